@@ -1,0 +1,101 @@
+// Internals shared by the typed front ends (shared_array, later value and raw_value): where a
+// segment lives, and this process's table of the segments it has mapped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shmpool/dtype.hpp"
+#include "shmpool/segment.hpp"
+
+namespace shmpool::detail {
+
+/// Longest name or path a handle can carry, in bytes.
+inline constexpr std::size_t max_location_length = 1023;
+/// Highest rank of an array.
+inline constexpr std::size_t max_rank = 8;
+
+/// Where a segment lives: a name in /dev/shm or a file path. Trivially copyable, so that a
+/// handle holding it can be copied byte for byte into another process.
+class location {
+public:
+    /// Validates a /dev/shm name; one leading '/' is accepted, as shm_open does.
+    /// Throws invalid_argument_error for an empty name, '/' inside, "." or "..", a NUL byte,
+    /// or more than NAME_MAX (255) bytes.
+    static location shm(std::string_view name);
+    /// Validates a file path: not empty, no NUL, at most max_location_length bytes.
+    static location file(std::string_view path);
+
+    /// The name as the user gave it (without a leading '/'), or the file path.
+    std::string_view text() const noexcept { return {text_, length_}; }
+    bool is_file() const noexcept { return is_file_; }
+    /// The file to open: /dev/shm/NAME, or the path itself.
+    std::string path() const;
+    /// The directory that holds the file.
+    std::string directory() const;
+    /// "array 'grid'" or "array file '/data/grid.npy'": how messages name the object.
+    std::string describe(std::string_view kind = "array") const;
+
+private:
+    char text_[max_location_length + 1] = {};
+    std::uint16_t length_ = 0;
+    bool is_file_ = false;
+};
+
+/// Identity of a segment: the device and inode of its file. Two names for one segment (or the
+/// same name re-created) are told apart by this, never by the name.
+struct segment_id {
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    friend bool operator==(const segment_id&, const segment_id&) = default;
+};
+
+/// One segment mapped into this process. Entries are never freed while the process lives (only
+/// unmapped), so a pointer to one stays valid; `data` is null once the segment is unmapped.
+struct mapped_segment {
+    std::byte* data = nullptr;          // first element; null once unmapped
+    std::size_t count = 0;              // number of elements
+    std::vector<std::size_t> shape;
+    dtype type = dtype::float64;
+    segment_id id;
+    location where;
+    std::shared_ptr<void> view;         // the xtensor adaptor of the typed front end
+    std::shared_ptr<void> (*make_view)(const mapped_segment&) = nullptr;  // what built `view`
+};
+
+/// Builds the typed view of a freshly mapped segment (called under the table's lock).
+using view_factory = std::shared_ptr<void> (*)(const mapped_segment&);
+
+/// Creates, fills in the header of, and maps a new segment. Nothing is left behind on failure.
+mapped_segment& create_segment(const location& where, dtype type,
+                               const std::vector<std::size_t>& shape, const create_options& opts,
+                               view_factory make_view);
+
+/// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`.
+mapped_segment& open_segment(const location& where, dtype type, view_factory make_view);
+
+/// The segment `id` as mapped in this process, attaching it by name when this process has not
+/// mapped it yet (a worker forked before the segment existed). Throws not_found_error when the
+/// name no longer leads to segment `id`.
+mapped_segment& find_segment(const location& where, const segment_id& id, dtype type,
+                             view_factory make_view);
+
+/// Unlinks the segment's name and unmaps it in this process. Throws not_found_error when there
+/// is no such name and format_error when the file there is not an array (it is left alone).
+void remove_segment(const location& where);
+
+/// Unmaps, in this process, segments whose name is gone or now leads to another segment.
+/// Returns how many were unmapped. Long-lived workers call it so that removed arrays free their
+/// memory.
+std::size_t release_removed_segments();
+
+/// getpid(), cached and refreshed after fork().
+pid_t current_pid() noexcept;
+
+}  // namespace shmpool::detail

@@ -1,0 +1,38 @@
+// Where a shared object lives and how it is created: names in /dev/shm, file paths, options.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace shmpool {
+
+/// Marks an array as backed by a regular file instead of /dev/shm:
+/// `shared_array<float>::create(shmpool::file_path{"/data/features.npy"}, {n, d})`.
+/// The file is a .npy file that numpy can load; it outlives reboots and may be larger than RAM
+/// (the kernel pages it in and out). Paths are limited to 1023 bytes.
+struct file_path {
+    std::string path;
+};
+
+/// How create() makes a new segment.
+struct create_options {
+    /// Replace an existing array of the same name atomically instead of throwing
+    /// already_exists_error. Processes that had the old one mapped keep it until they drop it.
+    bool replace_existing = false;
+
+    /// Keep the array when the creating process exits. By default an array is removed when the
+    /// process that created it exits normally, and `shmpool gc` removes it once that process
+    /// died abnormally. A persistent array stays until remove() or `shmpool rm`.
+    bool persistent = false;
+
+    /// Permission bits of the segment. The default lets only the creating user attach.
+    mode_t mode = 0600;
+
+    /// Map the page tables of the new array in the creating process at once (MAP_POPULATE).
+    /// Creation takes longer; the first fill then runs at memory speed instead of paying a page
+    /// fault per 4 KiB page.
+    bool populate = true;
+};
+
+}  // namespace shmpool

@@ -1,0 +1,155 @@
+// shmpool::shared_array<T>: a named N-dimensional array in shared memory, laid out as a .npy file
+// and viewed through xtensor.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+
+#include "shmpool/detail/segment.hpp"
+#include "shmpool/dtype.hpp"
+#include "shmpool/error.hpp"
+#include "shmpool/segment.hpp"
+
+namespace shmpool {
+
+/// A handle to a named, C-order, N-dimensional array of T (rank 1 to 8) in shared memory.
+///
+/// The array lives in /dev/shm/NAME (or in a file, see file_path) and is a valid .npy file:
+/// `numpy.load("/dev/shm/NAME", mmap_mode="r+")` maps the same pages. Any process can attach to
+/// it by name with open().
+///
+/// A handle is small and trivially copyable: copying it copies no data. A copy carried into
+/// another process (a lambda captured by value and run in a pool worker, even one forked before
+/// the array existed) finds the array by name on first use there and keeps it mapped. A handle
+/// refers to one segment: if the name is removed and created again, old handles throw
+/// not_found_error instead of reaching the new array.
+///
+/// Lifetime: by default the array is removed when the process that created it exits normally;
+/// `create_options{.persistent = true}` keeps it until remove() or `shmpool rm`. `shmpool gc`
+/// removes non-persistent arrays whose creator died without cleaning up.
+///
+/// Zero-length dimensions are allowed (numpy allows them): such an array holds no elements.
+///
+/// Fork: safe. A child inherits the mappings; handles work in it unchanged.
+/// Threads: all members may be called concurrently; writes to the elements are the caller's to
+/// synchronise.
+template <class T>
+class shared_array {
+    static_assert(!std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_reference_v<T>,
+                  "shmpool::shared_array<T>: T must be a plain element type such as double");
+
+public:
+    using value_type = T;
+    using shape_type = std::vector<std::size_t>;
+    /// The xtensor expression over the shared elements (an xarray_adaptor, C order).
+    using view_type = decltype(xt::adapt(std::declval<T*>(), std::size_t{}, xt::no_ownership(),
+                                         std::declval<const shape_type&>()));
+
+    /// An empty handle; using it throws shmpool::error. Assign a created or opened one.
+    shared_array() = default;
+
+    /// Creates the array NAME in /dev/shm, zero-filled, with mode 0600 unless `opts` says
+    /// otherwise. The space is reserved now: if /dev/shm cannot hold it, this throws
+    /// no_space_error rather than letting a later write die of SIGBUS. Nothing is left behind on
+    /// failure; the name appears only once the array is complete.
+    /// Throws invalid_argument_error (bad name, rank outside 1..8, byte size overflows),
+    /// already_exists_error (unless opts.replace_existing), no_space_error, system_error.
+    static shared_array create(std::string_view name, const shape_type& shape,
+                               const create_options& opts = {}) {
+        return shared_array(detail::location::shm(name), [&](const detail::location& at) {
+            return &detail::create_segment(at, dtype_of<T>, shape, opts, &make_view);
+        });
+    }
+    /// Creates a file-backed array at `file.path` (a .npy file); otherwise as above.
+    static shared_array create(const file_path& file, const shape_type& shape,
+                               const create_options& opts = {}) {
+        return shared_array(detail::location::file(file.path), [&](const detail::location& at) {
+            return &detail::create_segment(at, dtype_of<T>, shape, opts, &make_view);
+        });
+    }
+
+    /// Attaches to the existing array NAME, made by shmpool or saved by numpy (C order,
+    /// little-endian, a dtype that matches T).
+    /// Throws not_found_error (says where it looked), type_mismatch_error (names both types),
+    /// format_error (not a valid array: another program's segment, truncated, corrupted),
+    /// system_error (for example, another user's segment).
+    static shared_array open(std::string_view name) {
+        return shared_array(detail::location::shm(name), [](const detail::location& at) {
+            return &detail::open_segment(at, dtype_of<T>, &make_view);
+        });
+    }
+    /// Attaches to the .npy file at `file.path`; otherwise as above.
+    static shared_array open(const file_path& file) {
+        return shared_array(detail::location::file(file.path), [](const detail::location& at) {
+            return &detail::open_segment(at, dtype_of<T>, &make_view);
+        });
+    }
+
+    /// Removes the name NAME and unmaps the array in this process; other processes keep their
+    /// mapping until they drop it, and the memory is freed after the last one. Handles in this
+    /// process throw not_found_error afterwards.
+    /// Throws not_found_error, format_error (the file is not an array; it is left alone).
+    static void remove(std::string_view name) {
+        detail::remove_segment(detail::location::shm(name));
+    }
+    /// Removes the file-backed array at `file.path`; otherwise as above.
+    static void remove(const file_path& file) {
+        detail::remove_segment(detail::location::file(file.path));
+    }
+
+    /// The elements as an xtensor expression. The reference stays valid until the array is
+    /// removed in this process, so `xt::row(a.view(), i)` and `auto r = xt::row(a.view(), i)`
+    /// are safe.
+    view_type& view() const { return *static_cast<view_type*>(segment().view.get()); }
+
+    /// The shape, as numpy would print it.
+    const shape_type& shape() const { return segment().shape; }
+
+    /// The name given to create() or open() (without a leading '/'), or the file path.
+    std::string_view name() const noexcept { return where_.text(); }
+
+    /// The first element; the others follow in C order.
+    T* data() const { return reinterpret_cast<T*>(segment().data); }
+
+    /// The number of elements.
+    std::size_t size() const { return segment().count; }
+
+    /// The number of dimensions.
+    std::size_t rank() const { return shape().size(); }
+
+    /// Whether the array lives in a regular file rather than /dev/shm.
+    bool is_file_backed() const noexcept { return where_.is_file(); }
+
+    /// False for a default-constructed handle.
+    explicit operator bool() const noexcept { return seg_ != nullptr; }
+
+private:
+    template <class Make>
+    shared_array(const detail::location& where, Make make)
+        : where_(where), seg_(make(where_)), pid_(detail::current_pid()) {
+        id_ = seg_->id;
+    }
+
+    static std::shared_ptr<void> make_view(const detail::mapped_segment& s) {
+        return std::make_shared<view_type>(
+            xt::adapt(reinterpret_cast<T*>(s.data), s.count, xt::no_ownership(), s.shape));
+    }
+
+    detail::mapped_segment& segment() const {
+        if (seg_ == nullptr) throw error("shmpool::shared_array: this handle is empty");
+        if (pid_ == detail::current_pid() && seg_->data != nullptr) return *seg_;
+        return detail::find_segment(where_, id_, dtype_of<T>, &make_view);
+    }
+
+    detail::location where_;
+    detail::segment_id id_;
+    detail::mapped_segment* seg_ = nullptr;  // valid in the process that made the handle
+    pid_t pid_ = 0;
+};
+
+}  // namespace shmpool

@@ -1,0 +1,9 @@
+// shmpool: named shared N-dimensional arrays for processes on one machine.
+// Include this header to get every public part of the library.
+#pragma once
+
+#include "shmpool/catalog.hpp"
+#include "shmpool/dtype.hpp"
+#include "shmpool/error.hpp"
+#include "shmpool/segment.hpp"
+#include "shmpool/shared_array.hpp"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds the release preset and runs the main demo.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+cmake --workflow --preset release
+./build/release/demos/arrays

@@ -1,0 +1,218 @@
+#include "os.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "shmpool/error.hpp"
+
+namespace shmpool::detail {
+namespace {
+
+template <class F>
+auto retry_eintr(F call) {
+    decltype(call()) r;
+    do {
+        r = call();
+    } while (r == -1 && errno == EINTR);
+    return r;
+}
+
+}  // namespace
+
+file_descriptor& file_descriptor::operator=(file_descriptor&& o) noexcept {
+    if (this != &o) {
+        file_descriptor old(fd_);
+        fd_ = o.release();
+    }
+    return *this;
+}
+
+file_descriptor::~file_descriptor() {
+    if (fd_ >= 0) ::close(fd_);  // never retried: on Linux the descriptor is gone after EINTR
+}
+
+int file_descriptor::release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+}
+
+mapped_region::mapped_region(mapped_region&& o) noexcept : addr_(o.addr_), length_(o.length_) {
+    o.addr_ = nullptr;
+    o.length_ = 0;
+}
+
+mapped_region& mapped_region::operator=(mapped_region&& o) noexcept {
+    if (this != &o) {
+        reset();
+        addr_ = o.addr_;
+        length_ = o.length_;
+        o.addr_ = nullptr;
+        o.length_ = 0;
+    }
+    return *this;
+}
+
+mapped_region::~mapped_region() { reset(); }
+
+void mapped_region::reset() noexcept {
+    if (addr_) ::munmap(addr_, length_);
+    addr_ = nullptr;
+    length_ = 0;
+}
+
+void throw_errno(int err, const std::string& what) {
+    std::error_code code(err, std::generic_category());
+    if (err == ENOENT) throw not_found_error(what + ": " + code.message());
+    throw system_error(code, what);
+}
+
+file_descriptor try_open_file(const std::string& path, int flags, mode_t mode, int& err) noexcept {
+    int fd = retry_eintr([&] { return ::open(path.c_str(), flags | O_CLOEXEC, mode); });
+    err = fd < 0 ? errno : 0;
+    return file_descriptor(fd);
+}
+
+file_descriptor open_file(const std::string& path, int flags, mode_t mode) {
+    int err = 0;
+    file_descriptor fd = try_open_file(path, flags, mode, err);
+    if (!fd) throw_errno(err, "cannot open " + path);
+    return fd;
+}
+
+file_descriptor open_unnamed_file(const std::string& dir, mode_t mode) {
+    int err = 0;
+    file_descriptor fd = try_open_file(dir, O_TMPFILE | O_RDWR, mode, err);
+    if (fd || err == EOPNOTSUPP || err == EISDIR || err == EINVAL) return fd;
+    throw_errno(err, "cannot create a file in " + dir);
+}
+
+struct stat stat_fd(int fd, const std::string& path) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) throw_errno(errno, "cannot stat " + path);
+    return st;
+}
+
+bool lstat_path(const std::string& path, struct stat& st) {
+    if (::lstat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    throw_errno(errno, "cannot stat " + path);
+}
+
+void set_mode(int fd, mode_t mode, const std::string& path) {
+    if (retry_eintr([&] { return ::fchmod(fd, mode); }) != 0)
+        throw_errno(errno, "cannot set the permissions of " + path);
+}
+
+void truncate_fd(int fd, std::size_t length, const std::string& path) {
+    if (retry_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(length)); }) != 0)
+        throw_errno(errno, "cannot set the size of " + path);
+}
+
+int reserve_fd(int fd, std::size_t length) noexcept {
+    int r;
+    do {
+        r = ::posix_fallocate(fd, 0, static_cast<off_t>(length));
+    } while (r == EINTR);
+    return r;
+}
+
+std::size_t read_at(int fd, void* buffer, std::size_t length, std::size_t offset,
+                    const std::string& path) {
+    std::size_t done = 0;
+    while (done < length) {
+        ssize_t n = retry_eintr([&] {
+            return ::pread(fd, static_cast<char*>(buffer) + done, length - done,
+                           static_cast<off_t>(offset + done));
+        });
+        if (n < 0) throw_errno(errno, "cannot read " + path);
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+int link_fd(int fd, const std::string& path) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno == EEXIST) return EEXIST;
+    throw_errno(errno, "cannot create " + path);
+}
+
+int rename_path(const std::string& from, const std::string& to, bool replace) noexcept {
+    const unsigned flags = replace ? 0 : RENAME_NOREPLACE;
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) == 0) return 0;
+    return errno;
+}
+
+int unlink_path(const std::string& path) noexcept {
+    return ::unlink(path.c_str()) == 0 ? 0 : errno;
+}
+
+std::size_t free_bytes(const std::string& dir) {
+    struct statvfs vfs{};
+    if (retry_eintr([&] { return ::statvfs(dir.c_str(), &vfs); }) != 0)
+        throw_errno(errno, "cannot read the free space of " + dir);
+    return static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
+}
+
+mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path) {
+    const int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+    void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path);
+    return mapped_region(addr, length);
+}
+
+const std::string& shm_directory() {
+    static const std::string dir = [] {
+        const char* env = std::getenv("SHMPOOL_SHM_DIR");
+        return std::string(env && *env ? env : "/dev/shm");
+    }();
+    return dir;
+}
+
+namespace {
+std::atomic<pid_t> cached_pid{0};
+void refresh_pid_after_fork() { cached_pid.store(::getpid(), std::memory_order_relaxed); }
+}  // namespace
+
+pid_t current_pid() noexcept {
+    pid_t pid = cached_pid.load(std::memory_order_relaxed);
+    if (pid != 0) return pid;
+    static std::once_flag registered;
+    std::call_once(registered, [] { ::pthread_atfork(nullptr, nullptr, refresh_pid_after_fork); });
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+    return pid;
+}
+
+std::uint64_t process_start_time(pid_t pid) noexcept {
+    if (pid <= 0) return 0;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return 0;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    for (int i = 3; i < 22 && rest >> field; ++i) {
+    }
+    std::uint64_t start = 0;
+    rest >> start;
+    return start;
+}
+
+}  // namespace shmpool::detail

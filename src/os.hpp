@@ -1,0 +1,100 @@
+// The one seam between shmpool and the operating system. Every call retries on EINTR and turns a
+// failure into a shmpool exception that names the object; destructors never throw.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace shmpool::detail {
+
+/// An owned file descriptor, closed on destruction.
+class file_descriptor {
+public:
+    file_descriptor() = default;
+    explicit file_descriptor(int fd) noexcept : fd_(fd) {}
+    file_descriptor(file_descriptor&& o) noexcept : fd_(o.release()) {}
+    file_descriptor& operator=(file_descriptor&& o) noexcept;
+    file_descriptor(const file_descriptor&) = delete;
+    file_descriptor& operator=(const file_descriptor&) = delete;
+    ~file_descriptor();
+
+    int get() const noexcept { return fd_; }
+    int release() noexcept;
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+/// A mapping of a whole file, unmapped on destruction.
+class mapped_region {
+public:
+    mapped_region() = default;
+    mapped_region(void* addr, std::size_t length) noexcept : addr_(addr), length_(length) {}
+    mapped_region(mapped_region&& o) noexcept;
+    mapped_region& operator=(mapped_region&& o) noexcept;
+    mapped_region(const mapped_region&) = delete;
+    mapped_region& operator=(const mapped_region&) = delete;
+    ~mapped_region();
+
+    std::byte* data() const noexcept { return static_cast<std::byte*>(addr_); }
+    std::size_t size() const noexcept { return length_; }
+    void reset() noexcept;
+
+private:
+    void* addr_ = nullptr;
+    std::size_t length_ = 0;
+};
+
+/// [[noreturn]] helper: throws not_found_error for ENOENT, system_error otherwise.
+/// `what` reads as the start of a sentence: "cannot open /dev/shm/grid".
+[[noreturn]] void throw_errno(int err, const std::string& what);
+
+/// open(2) with EINTR handling; throws on failure.
+file_descriptor open_file(const std::string& path, int flags, mode_t mode = 0);
+/// open(2) that returns an empty descriptor and sets `err` instead of throwing.
+file_descriptor try_open_file(const std::string& path, int flags, mode_t mode, int& err) noexcept;
+/// Creates an unnamed file in `dir` (O_TMPFILE), or returns an empty descriptor when the file
+/// system has no O_TMPFILE.
+file_descriptor open_unnamed_file(const std::string& dir, mode_t mode);
+
+struct stat stat_fd(int fd, const std::string& path);
+/// stat(2) without following a final symlink; false when the path does not exist.
+bool lstat_path(const std::string& path, struct stat& st);
+
+void set_mode(int fd, mode_t mode, const std::string& path);
+void truncate_fd(int fd, std::size_t length, const std::string& path);
+/// Reserves `length` bytes (posix_fallocate); returns the error number (0, ENOSPC...).
+int reserve_fd(int fd, std::size_t length) noexcept;
+/// Reads up to `length` bytes at `offset`; returns how many were read (short at end of file).
+std::size_t read_at(int fd, void* buffer, std::size_t length, std::size_t offset,
+                    const std::string& path);
+
+/// Gives the unnamed file `fd` the name `path`. Returns EEXIST if the name is taken, 0 on success.
+int link_fd(int fd, const std::string& path);
+/// rename(2); when `replace` is false the target must not exist (returns EEXIST).
+int rename_path(const std::string& from, const std::string& to, bool replace) noexcept;
+/// unlink(2); returns the error number (0 on success).
+int unlink_path(const std::string& path) noexcept;
+
+/// Bytes available to unprivileged users on the file system holding `dir`.
+std::size_t free_bytes(const std::string& dir);
+
+/// mmap(2) of the first `length` bytes of `fd`, shared and read-write. With `populate`, the
+/// page tables are filled at once (MAP_POPULATE).
+mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path);
+
+/// The directory of named segments: /dev/shm, or $SHMPOOL_SHM_DIR when set (read once).
+const std::string& shm_directory();
+
+/// getpid(), cached and refreshed in the child after fork().
+pid_t current_pid() noexcept;
+/// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
+/// or 0 when the process does not exist. Tells a live process from a reused PID.
+std::uint64_t process_start_time(pid_t pid) noexcept;
+
+}  // namespace shmpool::detail

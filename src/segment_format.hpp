@@ -1,0 +1,66 @@
+// The bytes of a segment: a 4096-byte .npy v1.0 header, the data (page-aligned), and a
+// one-page trailer that numpy ignores, holding what shmpool knows of the segment's creator.
+//
+//   0            4096                       4096 + round_up(data_bytes, 4096)
+//   | npy header | data ...                 | trailer (4096 bytes) |
+//
+// Files that numpy wrote have no trailer; shmpool opens them all the same ("foreign" arrays).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "npy_header.hpp"
+#include "shmpool/dtype.hpp"
+
+namespace shmpool::detail {
+
+inline constexpr std::size_t page_size = 4096;
+inline constexpr char trailer_magic[8] = {'S', 'H', 'M', 'P', 'O', 'O', 'L', '1'};
+
+/// What shmpool records about a segment's creator, after the data.
+struct segment_trailer {
+    char magic[8];
+    std::uint32_t layout_version;
+    std::uint32_t flags;              // trailer_persistent
+    std::int64_t creator_pid;
+    std::uint64_t creator_start_time; // clock ticks since boot, tells a reused PID apart
+    std::int64_t created_unix_ns;
+    std::uint64_t data_bytes;
+};
+inline constexpr std::uint32_t trailer_persistent = 1;
+
+/// Byte offsets of a segment of `count` elements of `type`, or nullopt when they overflow.
+struct segment_layout {
+    std::size_t data_offset = npy_header_size;
+    std::size_t data_bytes = 0;
+    std::size_t trailer_offset = 0;
+    std::size_t total_bytes = 0;
+};
+std::optional<segment_layout> layout_for(dtype type, const std::vector<std::size_t>& shape);
+
+/// Element count of a shape, or nullopt when it overflows or its bytes overflow.
+std::optional<std::size_t> element_count(const std::vector<std::size_t>& shape,
+                                         std::size_t element_size);
+
+/// The dtype a numpy descr names ("<f8", "|b1", "=i4"...), or nullopt.
+std::optional<dtype> dtype_from_descr(const std::string& descr);
+
+/// A segment's header and trailer as read from its file, checked for consistency.
+struct segment_description {
+    npy_header header;
+    dtype type = dtype::float64;
+    std::size_t count = 0;
+    std::size_t data_bytes = 0;
+    std::size_t file_size = 0;
+    std::optional<segment_trailer> trailer;  // absent for files numpy wrote
+};
+
+/// Reads and checks the header (and trailer) of an open file. Throws format_error, naming
+/// `who` ("array 'grid' (/dev/shm/grid)"), when the bytes are not a usable array.
+segment_description describe_fd(int fd, const std::string& path, const std::string& who);
+
+}  // namespace shmpool::detail

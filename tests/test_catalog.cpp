@@ -1,0 +1,95 @@
+#include "shmpool/catalog.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "shmpool/shared_array.hpp"
+#include "test_support.hpp"
+
+namespace shmpool {
+namespace {
+
+using test::run_in_child;
+using test::shm_exists;
+using test::shm_guard;
+using test::unique_name;
+
+const array_info* find(const std::vector<array_info>& all, const std::string& name) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& a) { return a.name == name; });
+    return it == all.end() ? nullptr : &*it;
+}
+
+// Creates an array in a child that dies without cleaning up, as a crashed program would.
+void create_orphan(const std::string& name, bool persistent) {
+    ASSERT_EQ(run_in_child([&] {
+                  shared_array<float>::create(name, {16}, {.persistent = persistent});
+                  ::_exit(0);  // no exit handlers: the array stays behind
+                  return 0;
+              }),
+              0);
+}
+
+TEST(catalog, list_arrays_shows_what_was_created_and_by_whom) {
+    const std::string name = unique_name("listed");
+    const std::string junk = unique_name("junk");
+    shm_guard g1(name), g2(junk);
+    std::ofstream("/dev/shm/" + junk) << "some other program's segment";
+    shared_array<std::int16_t>::create(name, {3, 5});
+    const auto all = list_arrays();
+    const array_info* info = find(all, name);
+    ASSERT_NE(info, nullptr);
+    EXPECT_EQ(info->dtype, "int16");
+    EXPECT_EQ(info->shape, (std::vector<std::size_t>{3, 5}));
+    EXPECT_EQ(info->data_bytes, 30u);
+    EXPECT_EQ(info->file_bytes, 3u * 4096);
+    EXPECT_EQ(info->path, "/dev/shm/" + name);
+    EXPECT_TRUE(info->made_by_shmpool);
+    EXPECT_EQ(info->creator_pid, ::getpid());
+    EXPECT_TRUE(info->creator_alive);
+    EXPECT_FALSE(info->persistent);
+    EXPECT_GT(info->created_unix_ns, 0);
+    EXPECT_EQ(find(all, junk), nullptr) << "files that are not arrays are not listed";
+    shared_array<std::int16_t>::remove(name);
+}
+
+TEST(catalog, describe_array_of_a_missing_or_foreign_name) {
+    const std::string junk = unique_name("junk");
+    shm_guard guard(junk);
+    EXPECT_THROW(describe_array(unique_name("missing")), not_found_error);
+    std::ofstream("/dev/shm/" + junk) << "x";
+    EXPECT_THROW(describe_array(junk), format_error);
+}
+
+TEST(catalog, gc_removes_arrays_of_dead_creators_but_not_persistent_ones) {
+    const std::string orphan = unique_name("orphan");
+    const std::string kept = unique_name("kept");
+    const std::string mine = unique_name("mine");
+    shm_guard g1(orphan), g2(kept), g3(mine);
+    create_orphan(orphan, false);
+    create_orphan(kept, true);
+    shared_array<float>::create(mine, {4});
+
+    const array_info info = describe_array(orphan);
+    EXPECT_FALSE(info.creator_alive);
+    EXPECT_TRUE(describe_array(kept).persistent);
+
+    const auto would = collect_garbage(true);
+    EXPECT_NE(std::find(would.begin(), would.end(), orphan), would.end());
+    EXPECT_TRUE(shm_exists(orphan)) << "a dry run removes nothing";
+
+    const auto removed = collect_garbage();
+    EXPECT_NE(std::find(removed.begin(), removed.end(), orphan), removed.end());
+    EXPECT_EQ(std::find(removed.begin(), removed.end(), kept), removed.end());
+    EXPECT_EQ(std::find(removed.begin(), removed.end(), mine), removed.end());
+    EXPECT_FALSE(shm_exists(orphan));
+    EXPECT_TRUE(shm_exists(kept));
+    EXPECT_TRUE(shm_exists(mine));
+    shared_array<float>::remove(kept);
+    shared_array<float>::remove(mine);
+}
+
+}  // namespace
+}  // namespace shmpool

@@ -1,0 +1,504 @@
+// Tests of the `shmpool` command-line tool (tools/shmpool.cpp), run as a child process.
+// SHMPOOL_CLI is the path of the binary. The gc tests run the tool on a private directory
+// (SHMPOOL_SHM_DIR) so that they neither remove nor race with other programs' arrays.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shmpool/shmpool.hpp"
+
+#ifndef SHMPOOL_CLI
+#error "compile with -DSHMPOOL_CLI='\"/path/to/shmpool\"'"
+#endif
+
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Running the tool
+
+struct run_result {
+    int status = -1;  // exit code; 128 + signal when killed
+    std::string out;
+    std::string err;
+};
+
+// Reads both pipes until both are closed.
+void drain(int out_fd, int err_fd, run_result& r) {
+    pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+    std::string* sinks[2] = {&r.out, &r.err};
+    int open_count = 2;
+    char buf[4096];
+    while (open_count > 0) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            if (n > 0) {
+                sinks[i]->append(buf, static_cast<std::size_t>(n));
+            } else if (n == 0 || errno != EINTR) {
+                fds[i].fd = -1;
+                --open_count;
+            }
+        }
+    }
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+    std::vector<char*> out;
+    for (std::string& s : strings) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+}
+
+// Runs `timeout 30 SHMPOOL_CLI args...`, with `env` added to the environment.
+run_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv_s{"timeout", "30", SHMPOOL_CLI};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> env_s(env);
+    for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
+    std::vector<char*> argv = c_strings(argv_s);
+    std::vector<char*> envp = c_strings(env_s);
+
+    int out_pipe[2];
+    int err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out_pipe[1], 1);
+        ::dup2(err_pipe[1], 2);
+        ::execvpe("timeout", argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    run_result r;
+    if (pid > 0) drain(out_pipe[0], err_pipe[0], r);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+// Output shown when an assertion fails.
+std::string shown(const run_result& r) {
+    return "exit " + std::to_string(r.status) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names, files and clean-up
+
+std::string unique_name(std::string_view what) {
+    static std::atomic<int> counter{0};
+    return "shmpool-cli-test-" + std::string(what) + "-" + std::to_string(::getpid()) + "-" +
+           std::to_string(counter++);
+}
+
+std::string shm_path(const std::string& name) {
+    return shmpool::detail::location::shm(name).path();
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Removes the array NAME of /dev/shm (if still there) when it goes out of scope.
+struct array_guard {
+    std::string name;
+    explicit array_guard(std::string n) : name(std::move(n)) {}
+    array_guard(const array_guard&) = delete;
+    array_guard& operator=(const array_guard&) = delete;
+    ~array_guard() {
+        try {
+            shmpool::detail::remove_segment(shmpool::detail::location::shm(name));
+        } catch (const shmpool::error&) {
+            // already removed (by the test, through the tool)
+        }
+    }
+};
+
+// Removes the file PATH (if still there) when it goes out of scope.
+struct file_guard {
+    std::string path;
+    explicit file_guard(std::string p) : path(std::move(p)) {}
+    file_guard(const file_guard&) = delete;
+    file_guard& operator=(const file_guard&) = delete;
+    ~file_guard() { ::unlink(path.c_str()); }
+};
+
+void write_file(const std::string& path, std::string_view bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << "cannot create " << path << ": " << std::strerror(errno);
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    ::close(fd);
+    ASSERT_EQ(n, static_cast<ssize_t>(bytes.size())) << "cannot write " << path;
+}
+
+// A .npy file as numpy writes it: float64, shape (2,), no shmpool creator record.
+std::string npy_bytes() {
+    std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+    const std::size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
+    dict.append(total - 10 - dict.size() - 1, ' ');
+    dict += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(dict.size() & 0xff);
+    out += static_cast<char>(dict.size() >> 8);
+    out += dict;
+    out.append(2 * sizeof(double), '\0');
+    return out;
+}
+
+// A directory of its own, handed to the tool as SHMPOOL_SHM_DIR; removed with its files.
+struct private_dir {
+    std::string path;
+    private_dir() {
+        std::string templ =
+            (std::filesystem::temp_directory_path() / "shmpool-cli-XXXXXX").string();
+        if (::mkdtemp(templ.data()) != nullptr) path = templ;
+    }
+    private_dir(const private_dir&) = delete;
+    private_dir& operator=(const private_dir&) = delete;
+    ~private_dir() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+    std::string env() const { return "SHMPOOL_SHM_DIR=" + path; }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+// Creates the array DIR/NAME in a child that then dies without cleaning up (_exit), so the
+// array stays behind with a dead creator.
+void create_orphan(const private_dir& dir, const std::string& name, bool persistent) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0) << "fork failed";
+    if (pid == 0) {
+        try {
+            shmpool::shared_array<float>::create(shmpool::file_path{dir.file(name)}, {2, 3},
+                                                 shmpool::create_options{.persistent = persistent});
+        } catch (...) {
+            ::_exit(1);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child failed to create " << name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the `ls` table: every column starts where its header word does.
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+}
+
+// The line of the table whose NAME column is `name`, or "".
+std::string row_of(const std::string& table, const std::string& name) {
+    for (const std::string& line : lines_of(table))
+        if (line.starts_with(name + " ")) return line;
+    return "";
+}
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+    return s;
+}
+
+// The cell of `row` under the header word `column`.
+std::string cell(const std::string& table, const std::string& row, const std::string& column) {
+    const std::string header = lines_of(table).at(0);
+    const std::size_t begin = header.find(column);
+    if (begin == std::string::npos || begin >= row.size()) return "<no column " + column + ">";
+    std::size_t end = header.find_first_not_of(' ', header.find(' ', begin));
+    if (end == std::string::npos) end = row.size();
+    return trimmed(row.substr(begin, end - begin));
+}
+
+const json* find_array(const json& list, const std::string& name) {
+    for (const json& a : list.at("arrays"))
+        if (a.at("name") == name) return &a;
+    return nullptr;
+}
+
+class cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (std::string_view(SHMPOOL_CLI).empty()) GTEST_SKIP() << "the shmpool tool is not built";
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// ls
+
+TEST_F(cli, ls_shows_a_created_array) {
+    const array_guard g{unique_name("ls")};
+    const array_guard g1{unique_name("ls-1d")};
+    shmpool::shared_array<double>::create(g.name, {3, 4});
+    shmpool::shared_array<std::int32_t>::create(g1.name, {5});
+
+    const run_result r = run_cli({"ls"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    EXPECT_TRUE(r.out.starts_with("NAME ")) << shown(r);
+    const std::string row = row_of(r.out, g.name);
+    ASSERT_FALSE(row.empty()) << shown(r);
+    EXPECT_EQ(cell(r.out, row, "DTYPE"), "float64") << row;
+    EXPECT_EQ(cell(r.out, row, "SHAPE"), "(3, 4)") << row;
+    EXPECT_EQ(cell(r.out, row, "CREATOR"), std::to_string(::getpid())) << row;
+    EXPECT_EQ(cell(r.out, row, "ALIVE"), "yes") << row;
+    EXPECT_EQ(cell(r.out, row, "PERSISTENT"), "no") << row;
+    EXPECT_NE(cell(r.out, row, "BYTES").find("B"), std::string::npos) << row;
+
+    const std::string row1 = row_of(r.out, g1.name);
+    ASSERT_FALSE(row1.empty()) << shown(r);
+    EXPECT_EQ(cell(r.out, row1, "DTYPE"), "int32") << row1;
+    EXPECT_EQ(cell(r.out, row1, "SHAPE"), "(5,)") << row1;
+}
+
+TEST_F(cli, ls_marks_arrays_numpy_wrote) {
+    const file_guard f{shm_path(unique_name("npy"))};
+    ASSERT_NO_FATAL_FAILURE(write_file(f.path, npy_bytes()));
+    const std::string name = std::filesystem::path(f.path).filename().string();
+
+    const run_result r = run_cli({"ls"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    const std::string row = row_of(r.out, name);
+    ASSERT_FALSE(row.empty()) << shown(r);
+    EXPECT_EQ(cell(r.out, row, "CREATOR"), "numpy") << row;
+    EXPECT_EQ(cell(r.out, row, "SHAPE"), "(2,)") << row;
+
+    const run_result j = run_cli({"info", name, "--json"});
+    ASSERT_EQ(j.status, 0) << shown(j);
+    EXPECT_EQ(json::parse(j.out).at("made_by_shmpool"), false);
+}
+
+TEST_F(cli, ls_json_holds_the_array) {
+    const array_guard g{unique_name("ls-json")};
+    shmpool::shared_array<double>::create(g.name, {3, 4});
+
+    const run_result r = run_cli({"ls", "--json"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    const json list = json::parse(r.out);
+    ASSERT_TRUE(list.at("arrays").is_array());
+    const json* a = find_array(list, g.name);
+    ASSERT_NE(a, nullptr) << r.out;
+    EXPECT_EQ(a->at("path"), shm_path(g.name));
+    EXPECT_EQ(a->at("dtype"), "float64");
+    EXPECT_EQ(a->at("shape"), json::array({3, 4}));
+    EXPECT_EQ(a->at("data_bytes"), 3 * 4 * sizeof(double));
+    EXPECT_GE(a->at("file_bytes").get<std::size_t>(), 3 * 4 * sizeof(double));
+    EXPECT_EQ(a->at("made_by_shmpool"), true);
+    EXPECT_EQ(a->at("creator_pid"), ::getpid());
+    EXPECT_EQ(a->at("creator_alive"), true);
+    EXPECT_EQ(a->at("persistent"), false);
+    EXPECT_GT(a->at("created_unix_ns").get<std::int64_t>(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// info
+
+TEST_F(cli, info_describes_one_array) {
+    const array_guard g{unique_name("info")};
+    shmpool::shared_array<float>::create(g.name, {10, 2});
+
+    const run_result r = run_cli({"info", g.name});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    EXPECT_NE(r.out.find(g.name), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(shm_path(g.name)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("float32"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(10, 2)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::to_string(::getpid())), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Z\n"), std::string::npos) << "no ISO-8601 UTC time:\n" << r.out;
+}
+
+TEST_F(cli, info_json_is_one_array_object) {
+    const array_guard g{unique_name("info-json")};
+    shmpool::shared_array<std::uint8_t>::create(g.name, {7}, {.persistent = true});
+
+    const run_result r = run_cli({"info", g.name, "--json"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    const json a = json::parse(r.out);
+    EXPECT_EQ(a.at("name"), g.name);
+    EXPECT_EQ(a.at("dtype"), "uint8");
+    EXPECT_EQ(a.at("shape"), json::array({7}));
+    EXPECT_EQ(a.at("data_bytes"), 7);
+    EXPECT_EQ(a.at("creator_pid"), ::getpid());
+    EXPECT_EQ(a.at("creator_alive"), true);
+    EXPECT_EQ(a.at("persistent"), true);
+}
+
+TEST_F(cli, info_of_a_missing_name_exits_3) {
+    const std::string name = unique_name("missing");
+    const run_result r = run_cli({"info", name});
+    EXPECT_EQ(r.status, 3) << shown(r);
+    EXPECT_TRUE(r.err.starts_with("shmpool: ")) << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+}
+
+TEST_F(cli, info_accepts_a_file_path) {
+    const private_dir dir;
+    ASSERT_FALSE(dir.path.empty());
+    const std::string path = dir.file("grid.npy");
+    shmpool::shared_array<double>::create(shmpool::file_path{path}, {2, 2});
+
+    const run_result r = run_cli({"info", path, "--json"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    EXPECT_EQ(json::parse(r.out).at("path"), path);
+    shmpool::shared_array<double>::remove(shmpool::file_path{path});
+}
+
+// ---------------------------------------------------------------------------------------------
+// rm
+
+TEST_F(cli, rm_removes_arrays) {
+    const array_guard g{unique_name("rm")};
+    const array_guard g2{unique_name("rm")};
+    shmpool::shared_array<double>::create(g.name, {4});
+    shmpool::shared_array<std::int64_t>::create(g2.name, {2, 2}, {.persistent = true});
+    ASSERT_TRUE(exists(shm_path(g.name)));
+
+    const run_result r = run_cli({"rm", g.name, g2.name});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    EXPECT_FALSE(exists(shm_path(g.name)));
+    EXPECT_FALSE(exists(shm_path(g2.name)));
+}
+
+TEST_F(cli, rm_of_a_missing_name_exits_3) {
+    const std::string name = unique_name("missing");
+    const run_result r = run_cli({"rm", name});
+    EXPECT_EQ(r.status, 3) << shown(r);
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+}
+
+TEST_F(cli, rm_refuses_a_file_that_is_not_an_array) {
+    const std::string name = unique_name("junk");
+    const file_guard f{shm_path(name)};
+    ASSERT_NO_FATAL_FAILURE(write_file(f.path, "this is not an array\n"));
+
+    const run_result r = run_cli({"rm", name});
+    EXPECT_EQ(r.status, 4) << shown(r);
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_TRUE(exists(f.path)) << "rm removed a file that is not an array";
+
+    const run_result info = run_cli({"info", name});
+    EXPECT_EQ(info.status, 4) << shown(info);
+}
+
+// ---------------------------------------------------------------------------------------------
+// gc, on a private directory
+
+TEST_F(cli, gc_removes_orphans_and_keeps_the_rest) {
+    const private_dir dir;
+    ASSERT_FALSE(dir.path.empty());
+    ASSERT_NO_FATAL_FAILURE(create_orphan(dir, "orphan", false));
+    ASSERT_NO_FATAL_FAILURE(create_orphan(dir, "kept", true));
+    shmpool::shared_array<double>::create(shmpool::file_path{dir.file("live")}, {1});
+
+    const run_result ls = run_cli({"ls"}, {dir.env()});
+    ASSERT_EQ(ls.status, 0) << shown(ls);
+    EXPECT_EQ(cell(ls.out, row_of(ls.out, "orphan"), "ALIVE"), "no") << ls.out;
+    EXPECT_EQ(cell(ls.out, row_of(ls.out, "kept"), "PERSISTENT"), "yes") << ls.out;
+    EXPECT_EQ(cell(ls.out, row_of(ls.out, "live"), "ALIVE"), "yes") << ls.out;
+
+    const run_result dry = run_cli({"gc", "--dry-run"}, {dir.env()});
+    ASSERT_EQ(dry.status, 0) << shown(dry);
+    EXPECT_EQ(dry.out, "would remove orphan\n") << shown(dry);
+    EXPECT_TRUE(exists(dir.file("orphan")));
+
+    const run_result dry_json = run_cli({"gc", "--dry-run", "--json"}, {dir.env()});
+    ASSERT_EQ(dry_json.status, 0) << shown(dry_json);
+    EXPECT_EQ(json::parse(dry_json.out).at("removed"), json::array({"orphan"}));
+    EXPECT_TRUE(exists(dir.file("orphan")));
+
+    const run_result gc = run_cli({"gc"}, {dir.env()});
+    ASSERT_EQ(gc.status, 0) << shown(gc);
+    EXPECT_EQ(gc.out, "removed orphan\n") << shown(gc);
+    EXPECT_FALSE(exists(dir.file("orphan")));
+    EXPECT_TRUE(exists(dir.file("kept")));
+    EXPECT_TRUE(exists(dir.file("live")));
+
+    const run_result again = run_cli({"gc", "--json"}, {dir.env()});
+    ASSERT_EQ(again.status, 0) << shown(again);
+    EXPECT_EQ(json::parse(again.out).at("removed"), json::array());
+
+    shmpool::shared_array<double>::remove(shmpool::file_path{dir.file("live")});
+    shmpool::shared_array<float>::remove(shmpool::file_path{dir.file("kept")});
+}
+
+TEST_F(cli, ls_of_an_empty_directory_prints_the_header) {
+    const private_dir dir;
+    ASSERT_FALSE(dir.path.empty());
+    const run_result r = run_cli({"ls"}, {dir.env()});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+    EXPECT_TRUE(r.out.starts_with("NAME ")) << r.out;
+
+    const run_result j = run_cli({"ls", "--json"}, {dir.env()});
+    ASSERT_EQ(j.status, 0) << shown(j);
+    EXPECT_EQ(json::parse(j.out), json::parse(R"({"arrays": []})"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage
+
+TEST_F(cli, help_lists_the_subcommands_and_exit_codes) {
+    const run_result r = run_cli({"--help"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    for (const char* word : {"ls", "info", "rm", "gc", "Exit codes"})
+        EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from\n" << r.out;
+
+    for (const char* sub : {"ls", "info", "rm", "gc"}) {
+        const run_result s = run_cli({sub, "--help"});
+        EXPECT_EQ(s.status, 0) << sub << ": " << shown(s);
+        EXPECT_NE(s.out.find(std::string("shmpool ") + sub), std::string::npos) << s.out;
+    }
+}
+
+TEST_F(cli, version_prints_the_version) {
+    const run_result r = run_cli({"--version"});
+    EXPECT_EQ(r.status, 0) << shown(r);
+    EXPECT_NE(r.out.find("0.1.0"), std::string::npos) << r.out;
+}
+
+TEST_F(cli, usage_errors_exit_2) {
+    const run_result unknown = run_cli({"frobnicate"});
+    EXPECT_EQ(unknown.status, 2) << shown(unknown);
+    EXPECT_NE(unknown.err.find("frobnicate"), std::string::npos) << unknown.err;
+
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {}, {"info"}, {"rm"}, {"ls", "--bogus"}, {"info", ".."}}) {
+        const run_result r = run_cli(args);
+        EXPECT_EQ(r.status, 2) << shown(r);
+        EXPECT_TRUE(r.err.starts_with("shmpool: ")) << r.err;
+    }
+}
+
+}  // namespace
