@@ -27,11 +27,7 @@ bool alive(pid_t pid, std::uint64_t start_time) {
 array_info info_of(const detail::location& where) {
     const std::string path = where.path();
     const std::string who = where.describe() + " (" + path + ")";
-    int err = 0;
-    detail::file_descriptor fd =
-        detail::try_open_file(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, err);
-    if (!fd && err == ENOENT) throw not_found_error(where.describe() + " does not exist: no " + path);
-    if (!fd) detail::throw_errno(err, "cannot open " + who);
+    detail::file_descriptor fd = detail::open_existing(where, O_RDONLY);
     const detail::segment_description d = detail::describe_fd(fd.get(), path, who);
 
     array_info info;
@@ -96,6 +92,12 @@ array_info describe_array(std::string_view name) { return info_of(detail::locati
 
 array_info describe_array(const file_path& file) {
     return info_of(detail::location::file(file.path));
+}
+
+void remove_array(std::string_view name) { detail::remove_segment(detail::location::shm(name)); }
+
+void remove_array(const file_path& file) {
+    detail::remove_segment(detail::location::file(file.path));
 }
 
 std::vector<std::string> collect_garbage(bool dry_run) {

@@ -1,6 +1,7 @@
 #include "npy_header.hpp"
 
 #include <cstring>
+#include <stdexcept>
 #include <limits>
 
 namespace shmpool::detail {
@@ -96,19 +97,22 @@ private:
             out = out * 10 + digit;
             ++pos_;
         }
+        if (pos_ == start) return false;  // at least one digit
         if (pos_ < text_.size() && text_[pos_] == 'L') ++pos_;  // written by Python 2
-        return pos_ > start;
+        return true;
     }
     bool tuple(std::vector<std::size_t>& out) {
         if (!eat('(')) return false;
         out.clear();
+        bool trailing_comma = false;
         while (!eat(')')) {
             std::size_t n;
             if (!integer(n)) return false;
             out.push_back(n);
-            if (!eat(',') && !peek(')')) return false;
+            trailing_comma = eat(',');
+            if (!trailing_comma && !peek(')')) return false;
         }
-        return true;
+        return out.size() != 1 || trailing_comma;  // "(3)" is not a tuple in Python
     }
 
     std::string_view text_;
@@ -162,6 +166,8 @@ std::string format_npy_header(std::string_view descr, const std::vector<std::siz
     const std::size_t header_len = npy_header_size - out.size() - 2;
     out += static_cast<char>(header_len & 0xff);
     out += static_cast<char>(header_len >> 8);
+    if (dict.size() > header_len - 1 || descr.find_first_of("'\\") != std::string_view::npos)
+        throw std::length_error("npy header for descr '" + std::string(descr) + "' does not fit");
     out += dict;
     out.resize(npy_header_size - 1, ' ');
     out += '\n';

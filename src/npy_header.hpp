@@ -1,5 +1,4 @@
 // Reading and writing .npy headers (format versions 1.0, 2.0 and 3.0).
-// Self-contained on purpose: the fuzzer builds this file alone.
 #pragma once
 
 #include <cstddef>
@@ -32,7 +31,8 @@ inline constexpr std::size_t npy_header_size = 4096;
 /// Never reads outside `bytes`, never throws for bad input.
 npy_parse_result parse_npy_header(std::string_view bytes);
 
-/// The npy_header_size bytes of a version 1.0 header for a C-order array.
+/// The npy_header_size bytes of a version 1.0 header for a C-order array. Throws
+/// std::length_error if the dict does not fit (never for a dtype and a rank of at most 8).
 std::string format_npy_header(std::string_view descr, const std::vector<std::size_t>& shape);
 
 }  // namespace shmpool::detail

@@ -12,6 +12,7 @@
 #include <deque>
 #include <mutex>
 
+#include "exit_cleanup.hpp"
 #include "os.hpp"
 #include "segment_format.hpp"
 #include "shmpool/error.hpp"
@@ -328,6 +329,10 @@ mapped_segment& create_segment(const location& where, dtype type,
     e.region = std::move(region);
     e.owner = current_pid();
     e.persistent = opts.persistent;
+    if (!opts.persistent) {
+        install_termination_handlers();
+        remember_owned_segment(path);
+    }
     return segment_table::get().add(std::move(e), layout->data_offset, make_view);
 }
 
@@ -352,11 +357,18 @@ mapped_segment& checked(mapped_segment& s, dtype type, view_factory make_view) {
     return s;
 }
 
+}  // namespace
+
 file_descriptor open_existing(const location& where, int flags) {
     const std::string path = where.path();
     int err = 0;
-    file_descriptor fd = try_open_file(path, flags | O_NOFOLLOW, 0, err);
-    if (fd) return fd;
+    // O_NONBLOCK: a FIFO under the name must not hang us; for regular files it changes nothing.
+    file_descriptor fd = try_open_file(path, flags | O_NOFOLLOW | O_NONBLOCK, 0, err);
+    if (fd) {
+        if (!S_ISREG(stat_fd(fd.get(), path).st_mode))
+            throw format_error(who_of(where) + " is not a regular file, so not an array");
+        return fd;
+    }
     if (err == ENOENT)
         throw not_found_error(where.describe() + " does not exist: there is no " + path +
                               (where.is_file() ? ""
@@ -371,6 +383,8 @@ file_descriptor open_existing(const location& where, int flags) {
     throw_errno(err, "cannot open " + who_of(where));
 }
 
+namespace {
+
 mapped_segment& attach(const location& where, dtype type, view_factory make_view,
                        const segment_id* expected) {
     const std::string path = where.path();
@@ -381,7 +395,6 @@ mapped_segment& attach(const location& where, dtype type, view_factory make_view
         throw not_found_error(where.describe() +
                               " was removed or replaced since this handle was made; open the "
                               "new one with shared_array<T>::open");
-    if (!S_ISREG(st.st_mode)) throw format_error(who_of(where) + " is not a regular file");
     // Read the header even when the segment is mapped already: a file truncated since then is
     // reported here instead of killing the process with SIGBUS later.
     const segment_description d = describe_fd(fd.get(), path, who_of(where));
@@ -418,6 +431,7 @@ void remove_segment(const location& where) {
     describe_fd(fd.get(), path, who_of(where) + " is left in place: it");
     const segment_id id = id_of(stat_fd(fd.get(), path));
     if (int err = unlink_path(path)) throw_errno(err, "cannot remove " + path);
+    forget_owned_segment(path);
     segment_table::get().unmap(id);
 }
 

@@ -23,6 +23,8 @@ constexpr std::size_t max_header_read = 65536 + 16;
 
 std::optional<std::size_t> element_count(const std::vector<std::size_t>& shape,
                                          std::size_t element_size) {
+    for (std::size_t d : shape)
+        if (d == 0) return 0;  // numpy allows empty arrays, whatever the other dimensions
     std::size_t count = 1;
     for (std::size_t d : shape) {
         if (d != 0 && count > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;

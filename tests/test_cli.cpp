@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "shmpool/shmpool.hpp"
+#include "test_support.hpp"
 
 #ifndef SHMPOOL_CLI
 #error "compile with -DSHMPOOL_CLI='\"/path/to/shmpool\"'"
@@ -31,6 +31,9 @@
 namespace {
 
 using nlohmann::json;
+using shmpool::test::shm_exists;
+using shmpool::test::shm_guard;
+using shmpool::test::unique_name;
 
 // ---------------------------------------------------------------------------------------------
 // Running the tool
@@ -111,12 +114,6 @@ std::string shown(const run_result& r) {
 // ---------------------------------------------------------------------------------------------
 // Names, files and clean-up
 
-std::string unique_name(std::string_view what) {
-    static std::atomic<int> counter{0};
-    return "shmpool-cli-test-" + std::string(what) + "-" + std::to_string(::getpid()) + "-" +
-           std::to_string(counter++);
-}
-
 std::string shm_path(const std::string& name) {
     return shmpool::detail::location::shm(name).path();
 }
@@ -125,30 +122,6 @@ bool exists(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;
 }
-
-// Removes the array NAME of /dev/shm (if still there) when it goes out of scope.
-struct array_guard {
-    std::string name;
-    explicit array_guard(std::string n) : name(std::move(n)) {}
-    array_guard(const array_guard&) = delete;
-    array_guard& operator=(const array_guard&) = delete;
-    ~array_guard() {
-        try {
-            shmpool::detail::remove_segment(shmpool::detail::location::shm(name));
-        } catch (const shmpool::error&) {
-            // already removed (by the test, through the tool)
-        }
-    }
-};
-
-// Removes the file PATH (if still there) when it goes out of scope.
-struct file_guard {
-    std::string path;
-    explicit file_guard(std::string p) : path(std::move(p)) {}
-    file_guard(const file_guard&) = delete;
-    file_guard& operator=(const file_guard&) = delete;
-    ~file_guard() { ::unlink(path.c_str()); }
-};
 
 void write_file(const std::string& path, std::string_view bytes) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -193,20 +166,12 @@ struct private_dir {
 // Creates the array DIR/NAME in a child that then dies without cleaning up (_exit), so the
 // array stays behind with a dead creator.
 void create_orphan(const private_dir& dir, const std::string& name, bool persistent) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0) << "fork failed";
-    if (pid == 0) {
-        try {
-            shmpool::shared_array<float>::create(shmpool::file_path{dir.file(name)}, {2, 3},
-                                                 shmpool::create_options{.persistent = persistent});
-        } catch (...) {
-            ::_exit(1);
-        }
-        ::_exit(0);
-    }
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child failed to create " << name;
+    const int rc = shmpool::test::run_in_child([&] {
+        shmpool::shared_array<float>::create(shmpool::file_path{dir.file(name)}, {2, 3},
+                                             shmpool::create_options{.persistent = persistent});
+        return 0;
+    });
+    ASSERT_EQ(rc, 0) << "the child could not create " << dir.file(name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,15 +224,17 @@ protected:
 // ls
 
 TEST_F(cli, ls_shows_a_created_array) {
-    const array_guard g{unique_name("ls")};
-    const array_guard g1{unique_name("ls-1d")};
-    shmpool::shared_array<double>::create(g.name, {3, 4});
-    shmpool::shared_array<std::int32_t>::create(g1.name, {5});
+    const std::string name = unique_name("ls");
+    const shm_guard name_guard{name};
+    const std::string name1 = unique_name("ls-1d");
+    const shm_guard name1_guard{name1};
+    shmpool::shared_array<double>::create(name, {3, 4});
+    shmpool::shared_array<std::int32_t>::create(name1, {5});
 
     const run_result r = run_cli({"ls"});
     ASSERT_EQ(r.status, 0) << shown(r);
     EXPECT_TRUE(r.out.starts_with("NAME ")) << shown(r);
-    const std::string row = row_of(r.out, g.name);
+    const std::string row = row_of(r.out, name);
     ASSERT_FALSE(row.empty()) << shown(r);
     EXPECT_EQ(cell(r.out, row, "DTYPE"), "float64") << row;
     EXPECT_EQ(cell(r.out, row, "SHAPE"), "(3, 4)") << row;
@@ -276,16 +243,16 @@ TEST_F(cli, ls_shows_a_created_array) {
     EXPECT_EQ(cell(r.out, row, "PERSISTENT"), "no") << row;
     EXPECT_NE(cell(r.out, row, "BYTES").find("B"), std::string::npos) << row;
 
-    const std::string row1 = row_of(r.out, g1.name);
+    const std::string row1 = row_of(r.out, name1);
     ASSERT_FALSE(row1.empty()) << shown(r);
     EXPECT_EQ(cell(r.out, row1, "DTYPE"), "int32") << row1;
     EXPECT_EQ(cell(r.out, row1, "SHAPE"), "(5,)") << row1;
 }
 
 TEST_F(cli, ls_marks_arrays_numpy_wrote) {
-    const file_guard f{shm_path(unique_name("npy"))};
-    ASSERT_NO_FATAL_FAILURE(write_file(f.path, npy_bytes()));
-    const std::string name = std::filesystem::path(f.path).filename().string();
+    const std::string name = unique_name("npy");
+    const shm_guard name_guard{name};
+    ASSERT_NO_FATAL_FAILURE(write_file(shm_path(name), npy_bytes()));
 
     const run_result r = run_cli({"ls"});
     ASSERT_EQ(r.status, 0) << shown(r);
@@ -300,16 +267,17 @@ TEST_F(cli, ls_marks_arrays_numpy_wrote) {
 }
 
 TEST_F(cli, ls_json_holds_the_array) {
-    const array_guard g{unique_name("ls-json")};
-    shmpool::shared_array<double>::create(g.name, {3, 4});
+    const std::string name = unique_name("ls-json");
+    const shm_guard name_guard{name};
+    shmpool::shared_array<double>::create(name, {3, 4});
 
     const run_result r = run_cli({"ls", "--json"});
     ASSERT_EQ(r.status, 0) << shown(r);
     const json list = json::parse(r.out);
     ASSERT_TRUE(list.at("arrays").is_array());
-    const json* a = find_array(list, g.name);
+    const json* a = find_array(list, name);
     ASSERT_NE(a, nullptr) << r.out;
-    EXPECT_EQ(a->at("path"), shm_path(g.name));
+    EXPECT_EQ(a->at("path"), shm_path(name));
     EXPECT_EQ(a->at("dtype"), "float64");
     EXPECT_EQ(a->at("shape"), json::array({3, 4}));
     EXPECT_EQ(a->at("data_bytes"), 3 * 4 * sizeof(double));
@@ -325,13 +293,14 @@ TEST_F(cli, ls_json_holds_the_array) {
 // info
 
 TEST_F(cli, info_describes_one_array) {
-    const array_guard g{unique_name("info")};
-    shmpool::shared_array<float>::create(g.name, {10, 2});
+    const std::string name = unique_name("info");
+    const shm_guard name_guard{name};
+    shmpool::shared_array<float>::create(name, {10, 2});
 
-    const run_result r = run_cli({"info", g.name});
+    const run_result r = run_cli({"info", name});
     ASSERT_EQ(r.status, 0) << shown(r);
-    EXPECT_NE(r.out.find(g.name), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find(shm_path(g.name)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(name), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(shm_path(name)), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("float32"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("(10, 2)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(std::to_string(::getpid())), std::string::npos) << r.out;
@@ -339,13 +308,14 @@ TEST_F(cli, info_describes_one_array) {
 }
 
 TEST_F(cli, info_json_is_one_array_object) {
-    const array_guard g{unique_name("info-json")};
-    shmpool::shared_array<std::uint8_t>::create(g.name, {7}, {.persistent = true});
+    const std::string name = unique_name("info-json");
+    const shm_guard name_guard{name};
+    shmpool::shared_array<std::uint8_t>::create(name, {7}, {.persistent = true});
 
-    const run_result r = run_cli({"info", g.name, "--json"});
+    const run_result r = run_cli({"info", name, "--json"});
     ASSERT_EQ(r.status, 0) << shown(r);
     const json a = json::parse(r.out);
-    EXPECT_EQ(a.at("name"), g.name);
+    EXPECT_EQ(a.at("name"), name);
     EXPECT_EQ(a.at("dtype"), "uint8");
     EXPECT_EQ(a.at("shape"), json::array({7}));
     EXPECT_EQ(a.at("data_bytes"), 7);
@@ -379,16 +349,18 @@ TEST_F(cli, info_accepts_a_file_path) {
 // rm
 
 TEST_F(cli, rm_removes_arrays) {
-    const array_guard g{unique_name("rm")};
-    const array_guard g2{unique_name("rm")};
-    shmpool::shared_array<double>::create(g.name, {4});
-    shmpool::shared_array<std::int64_t>::create(g2.name, {2, 2}, {.persistent = true});
-    ASSERT_TRUE(exists(shm_path(g.name)));
+    const std::string name = unique_name("rm");
+    const shm_guard name_guard{name};
+    const std::string name2 = unique_name("rm");
+    const shm_guard name2_guard{name2};
+    shmpool::shared_array<double>::create(name, {4});
+    shmpool::shared_array<std::int64_t>::create(name2, {2, 2}, {.persistent = true});
+    ASSERT_TRUE(shm_exists(name));
 
-    const run_result r = run_cli({"rm", g.name, g2.name});
+    const run_result r = run_cli({"rm", name, name2});
     ASSERT_EQ(r.status, 0) << shown(r);
-    EXPECT_FALSE(exists(shm_path(g.name)));
-    EXPECT_FALSE(exists(shm_path(g2.name)));
+    EXPECT_FALSE(shm_exists(name));
+    EXPECT_FALSE(shm_exists(name2));
 }
 
 TEST_F(cli, rm_of_a_missing_name_exits_3) {
@@ -400,16 +372,28 @@ TEST_F(cli, rm_of_a_missing_name_exits_3) {
 
 TEST_F(cli, rm_refuses_a_file_that_is_not_an_array) {
     const std::string name = unique_name("junk");
-    const file_guard f{shm_path(name)};
-    ASSERT_NO_FATAL_FAILURE(write_file(f.path, "this is not an array\n"));
+    const shm_guard name_guard{name};
+    ASSERT_NO_FATAL_FAILURE(write_file(shm_path(name), "this is not an array\n"));
 
     const run_result r = run_cli({"rm", name});
     EXPECT_EQ(r.status, 4) << shown(r);
     EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
-    EXPECT_TRUE(exists(f.path)) << "rm removed a file that is not an array";
+    EXPECT_TRUE(shm_exists(name)) << "rm removed a file that is not an array";
 
     const run_result info = run_cli({"info", name});
     EXPECT_EQ(info.status, 4) << shown(info);
+}
+
+TEST_F(cli, rm_refuses_a_fifo_without_blocking) {
+    const std::string name = unique_name("fifo");
+    const shm_guard name_guard{name};
+    ASSERT_EQ(::mkfifo(shm_path(name).c_str(), 0600), 0) << std::strerror(errno);
+
+    const run_result r = run_cli({"rm", name});
+    EXPECT_EQ(r.status, 4) << shown(r);
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_TRUE(shm_exists(name));
+    EXPECT_EQ(run_cli({"info", name}).status, 4);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -364,7 +364,7 @@ TEST(ParseNpyHeader, RejectsALengthBeyondTheBytes) {
 
 // numpy refuses "(L,)" ("malformed node or string"); the parser takes a lone 'L' for the
 // integer 0. Enable once integer() requires a digit before the Python 2 'L' suffix.
-TEST(ParseNpyHeader, DISABLED_RejectsLongSuffixWithoutDigits) {
+TEST(ParseNpyHeader, RejectsLongSuffixWithoutDigits) {
     expect_problem(numpy_style(dict_with_shape("(L,)")), "'shape' is not a tuple");
     expect_problem(numpy_style(dict_with_shape("(3, L)")), "'shape' is not a tuple");
 }

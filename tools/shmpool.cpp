@@ -17,6 +17,8 @@
 //
 // The directory is /dev/shm unless the environment variable SHMPOOL_SHM_DIR names another one.
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
@@ -37,7 +39,11 @@
 namespace shmpool {
 namespace {
 
+#ifdef SHMPOOL_VERSION
+constexpr std::string_view version = SHMPOOL_VERSION;  // the build may pass PROJECT_VERSION
+#else
 constexpr std::string_view version = "0.1.0";
+#endif
 
 enum exit_code : int {
     exit_ok = 0,
@@ -200,15 +206,16 @@ table_row ls_row(const array_info& a) {
 // ---------------------------------------------------------------------------------------------
 // Subcommands
 
-// NAME in the shm directory, or a file path when it contains '/'.
+// NAME is a name in /dev/shm, or a file path when it contains '/'.
+bool is_path(const std::string& name) { return name.find('/') != std::string::npos; }
+
 array_info describe(const std::string& name) {
-    if (name.find('/') != std::string::npos) return describe_array(file_path{name});
-    return describe_array(name);
+    return is_path(name) ? describe_array(file_path{name}) : describe_array(name);
 }
 
-detail::location location_of(const std::string& name) {
-    if (name.find('/') != std::string::npos) return detail::location::file(name);
-    return detail::location::shm(name);
+void remove(const std::string& name) {
+    if (is_path(name)) remove_array(file_path{name});
+    else remove_array(name);
 }
 
 void run_ls(bool json) {
@@ -260,7 +267,7 @@ int run_rm(const std::vector<std::string>& names) {
     int first_failure = exit_ok;
     for (const std::string& name : names) {
         const int code = guarded([&] {
-            detail::remove_segment(location_of(name));
+            remove(name);
             std::cout << "removed " << name << '\n';
         });
         if (first_failure == exit_ok) first_failure = code;

@@ -38,6 +38,12 @@ array_info describe_array(std::string_view name);
 /// The array in the file `file.path`.
 array_info describe_array(const file_path& file);
 
+/// Removes the array NAME whatever its element type (what shared_array<T>::remove does).
+/// Throws not_found_error, format_error (not an array: left alone), system_error.
+void remove_array(std::string_view name);
+/// Removes the file-backed array at `file.path`.
+void remove_array(const file_path& file);
+
 /// Removes the non-persistent arrays of /dev/shm whose creator is no longer running, and the
 /// staging files of creations that were killed half-way. Returns the names removed (all that
 /// would be removed, when `dry_run`). Arrays numpy wrote are never removed: their creator is

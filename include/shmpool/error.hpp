@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace shmpool {
 
@@ -77,6 +78,65 @@ public:
 
 private:
     std::error_code code_;
+};
+
+/// A task threw in a pool worker. The call that ran it stops handing out indices and rethrows
+/// this in the parent; the pool stays usable.
+class worker_error : public error {
+public:
+    worker_error(const std::string& what, std::size_t index, int pid, std::string exception_type,
+                 std::string exception_what)
+        : error(what),
+          index_(index),
+          pid_(pid),
+          type_(std::move(exception_type)),
+          inner_what_(std::move(exception_what)) {}
+
+    /// The index whose task threw.
+    std::size_t index() const noexcept { return index_; }
+    /// The PID of the worker that ran it.
+    int pid() const noexcept { return pid_; }
+    /// The exception's type, demangled ("std::runtime_error").
+    const std::string& exception_type() const noexcept { return type_; }
+    /// The exception's what().
+    const std::string& exception_what() const noexcept { return inner_what_; }
+
+private:
+    std::size_t index_;
+    int pid_;
+    std::string type_;
+    std::string inner_what_;
+};
+
+/// A worker died during a call (killed by a signal, or exited). The pool replaced it and stays
+/// usable; the indices it had in flight did not complete (unless the call had retries left).
+class worker_died_error : public error {
+public:
+    worker_died_error(const std::string& what, int pid, int signal, int exit_code,
+                      std::size_t first_lost, std::size_t last_lost)
+        : error(what),
+          pid_(pid),
+          signal_(signal),
+          exit_code_(exit_code),
+          first_lost_(first_lost),
+          last_lost_(last_lost) {}
+
+    /// The PID of the worker that died.
+    int pid() const noexcept { return pid_; }
+    /// The signal that killed it (SIGKILL, SIGSEGV...), or 0 if it exited.
+    int signal() const noexcept { return signal_; }
+    /// Its exit code when it exited instead, or -1.
+    int exit_code() const noexcept { return exit_code_; }
+    /// The indices it had in flight: [first_lost(), last_lost()); empty if it was idle.
+    std::size_t first_lost() const noexcept { return first_lost_; }
+    std::size_t last_lost() const noexcept { return last_lost_; }
+
+private:
+    int pid_;
+    int signal_;
+    int exit_code_;
+    std::size_t first_lost_;
+    std::size_t last_lost_;
 };
 
 }  // namespace shmpool

@@ -5,5 +5,6 @@
 #include "shmpool/catalog.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/error.hpp"
+#include "shmpool/process_pool.hpp"
 #include "shmpool/segment.hpp"
 #include "shmpool/shared_array.hpp"

@@ -1,0 +1,248 @@
+// The processes of a pool other than the parent: the zygote, which forks and reaps workers,
+// and the workers, which run calls.
+#include <cxxabi.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <typeinfo>
+
+#include "os.hpp"
+#include "pool_control.hpp"
+#include "shmpool/detail/segment.hpp"
+
+namespace shmpool {
+namespace detail {
+namespace {
+
+control_block* this_worker_control = nullptr;  // set in workers, for cancel_call()
+
+void copy_text(char* to, std::size_t size, const char* from) {
+    std::strncpy(to, from, size - 1);
+    to[size - 1] = '\0';
+}
+
+std::string current_exception_type() {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    if (!t) return "unknown";
+    int status = 0;
+    char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
+    std::string out = status == 0 && name ? name : t->name();
+    std::free(name);
+    return out;
+}
+
+// Called inside a catch block: records the first failure of the call and stops it.
+void record_failure(control_block& c, std::uint64_t index) {
+    std::uint32_t expected = 0;
+    if (c.failure.claimed.compare_exchange_strong(expected, 1)) {
+        c.failure.index = index;
+        c.failure.pid = ::getpid();
+        copy_text(c.failure.type, sizeof c.failure.type, current_exception_type().c_str());
+        try {
+            throw;
+        } catch (const std::exception& e) {
+            copy_text(c.failure.what, sizeof c.failure.what, e.what());
+        } catch (...) {
+            copy_text(c.failure.what, sizeof c.failure.what, "(not a std::exception)");
+        }
+        c.failure.claimed.store(2, std::memory_order_release);
+    }
+    c.stop.store(1, std::memory_order_release);
+}
+
+// Runs [begin, end) with the call's task; true when the call should go on.
+bool run_chunk(control_block& c, worker_slot& slot, std::uint64_t begin, std::uint64_t end,
+               std::uint64_t inflight_end) {
+    slot.inflight_begin.store(begin, std::memory_order_relaxed);
+    slot.inflight_end.store(inflight_end, std::memory_order_release);
+    std::uint64_t failed_at = begin;
+    bool go_on = true;
+    try {
+        const std::uint64_t ran = c.call.runner(c.task, begin, end, &c.stop, &failed_at);
+        c.completed.fetch_add(ran, std::memory_order_relaxed);
+    } catch (...) {
+        c.completed.fetch_add(failed_at - begin, std::memory_order_relaxed);
+        record_failure(c, failed_at);
+        go_on = false;
+    }
+    slot.inflight_end.store(0, std::memory_order_release);
+    return go_on && !c.stop.load(std::memory_order_acquire);
+}
+
+void run_dynamic(control_block& c, worker_slot& slot) {
+    const call_description& d = c.call;
+    while (!c.stop.load(std::memory_order_acquire)) {
+        const std::uint64_t begin = c.next.fetch_add(d.chunk, std::memory_order_relaxed);
+        if (begin >= d.last) return;
+        const std::uint64_t end = begin + d.chunk < d.last ? begin + d.chunk : d.last;
+        if (!run_chunk(c, slot, begin, end, end)) return;
+    }
+}
+
+void run_static(control_block& c, worker_slot& slot) {
+    const call_description& d = c.call;
+    // Participant k of p gets n/p indices, the first n%p of them one more.
+    const std::uint64_t n = d.last - d.first, p = d.participants, k = slot.rank;
+    const auto start_of = [&](std::uint64_t r) { return d.first + n / p * r + std::min(r, n % p); };
+    const std::uint64_t mine_begin = start_of(k), mine_end = start_of(k + 1);
+    for (std::uint64_t b = mine_begin; b < mine_end; b += d.chunk) {
+        const std::uint64_t e = b + d.chunk < mine_end ? b + d.chunk : mine_end;
+        if (!run_chunk(c, slot, b, e, mine_end)) return;  // in flight: all that is left of mine
+    }
+}
+
+// Waits until the parent publishes a call after `seen`; spins a little first, since calls
+// often come back to back.
+std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
+    for (int spin = 0; spin < 200; ++spin) {
+        const std::uint32_t g = c.generation.load(std::memory_order_acquire);
+        if (g != seen) return g;
+        ::sched_yield();
+    }
+    for (;;) {
+        futex_wait(c.generation, seen, 0);
+        const std::uint32_t g = c.generation.load(std::memory_order_acquire);
+        if (g != seen) return g;
+    }
+}
+
+[[noreturn]] void worker_main(control_block& c, std::size_t index, pid_t zygote) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != zygote) ::_exit(1);  // the zygote died before prctl took effect
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGCHLD, SIG_DFL);
+    this_worker_control = &c;
+
+    worker_slot& slot = c.slots[index];
+    std::uint32_t seen = c.generation.load(std::memory_order_acquire);
+    slot.done_generation.store(seen, std::memory_order_release);
+    slot.pid.store(::getpid(), std::memory_order_release);
+    slot.state.store(slot_state::ready, std::memory_order_release);
+    notify_events(c);
+
+    auto last_release = std::chrono::steady_clock::now();
+    for (;;) {
+        seen = wait_for_call(c, seen);
+        if (c.shutdown.load(std::memory_order_acquire)) ::_exit(0);
+        if (slot.participant) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_release > std::chrono::milliseconds(100)) {
+                release_removed_segments();  // let removed arrays free their memory
+                last_release = now;
+            }
+            if (c.call.kind == schedule::static_) run_static(c, slot);
+            else run_dynamic(c, slot);
+        }
+        slot.done_generation.store(seen, std::memory_order_release);
+        notify_events(c);
+    }
+}
+
+void record_death(control_block& c, pid_t pid, int status) {
+    for (worker_slot& s : c.slots) {
+        if (s.pid.load(std::memory_order_acquire) != pid) continue;
+        s.wait_status.store(status, std::memory_order_relaxed);
+        s.state.store(slot_state::dead, std::memory_order_release);
+        notify_events(c);
+        return;
+    }
+}
+
+[[noreturn]] void stop_workers_and_exit(control_block& c) {
+    for (worker_slot& s : c.slots)
+        if (pid_t pid = s.pid.load(); pid > 0 && s.state.load() != slot_state::dead)
+            ::kill(pid, SIGKILL);
+    while (::waitpid(-1, nullptr, 0) > 0) {
+    }
+    ::_exit(0);
+}
+
+}  // namespace
+
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                long timeout_ns) noexcept {
+    timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected,
+              timeout_ns > 0 ? &ts : nullptr, nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT32_MAX, nullptr,
+              nullptr, 0);
+}
+
+void zygote_main(control_block& c, int requests, pid_t parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::signal(SIGINT, SIG_IGN);  // a terminal's Ctrl-C is the parent's to handle
+    ::signal(SIGTERM, SIG_DFL);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+    const int children = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (children < 0) ::_exit(2);
+    c.zygote_pid.store(::getpid(), std::memory_order_release);
+
+    pollfd fds[2] = {{requests, POLLIN, 0}, {children, POLLIN, 0}};
+    for (;;) {
+        if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+        if (fds[1].revents & POLLIN) {
+            signalfd_siginfo info;
+            while (::read(children, &info, sizeof info) > 0) {
+            }
+            int status = 0;
+            pid_t pid;
+            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) record_death(c, pid, status);
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            std::uint32_t index = 0;
+            const ssize_t n = ::read(requests, &index, sizeof index);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) stop_workers_and_exit(c);
+            if (n != sizeof index || index >= max_workers) continue;
+            const pid_t zygote = ::getpid();
+            const pid_t pid = ::fork();
+            if (pid == 0) {
+                ::close(requests);
+                ::close(children);
+                worker_main(c, index, zygote);
+            }
+            if (pid < 0) {
+                c.slots[index].state.store(slot_state::dead, std::memory_order_release);
+                notify_events(c);
+            } else {
+                c.slots[index].pid.store(pid, std::memory_order_release);
+            }
+        }
+    }
+}
+
+}  // namespace detail
+
+void cancel_call() {
+    detail::control_block* c = detail::this_worker_control;
+    if (!c) throw error("shmpool::cancel_call() was called outside a pool worker's task");
+    c->cancelled.store(1, std::memory_order_release);
+    c->stop.store(1, std::memory_order_release);
+}
+
+bool call_cancelled() noexcept {
+    const detail::control_block* c = detail::this_worker_control;
+    return c && c->cancelled.load(std::memory_order_acquire);
+}
+
+}  // namespace shmpool
