@@ -23,16 +23,19 @@ constexpr std::size_t max_header_read = 65536 + 16;
 
 std::optional<std::size_t> element_count(const std::vector<std::size_t>& shape,
                                          std::size_t element_size) {
-    for (std::size_t d : shape)
-        if (d == 0) return 0;  // numpy allows empty arrays, whatever the other dimensions
+    // Like numpy, refuse shapes whose non-zero dimensions overflow even when another is 0.
     std::size_t count = 1;
+    bool empty = false;
     for (std::size_t d : shape) {
-        if (d != 0 && count > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;
+        if (d == 0) {
+            empty = true;
+            continue;
+        }
+        if (count > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;
         count *= d;
     }
-    if (count != 0 && element_size > std::numeric_limits<std::size_t>::max() / count)
-        return std::nullopt;
-    return count;
+    if (element_size > std::numeric_limits<std::size_t>::max() / count) return std::nullopt;
+    return empty ? 0 : count;
 }
 
 std::optional<segment_layout> layout_for(dtype type, const std::vector<std::size_t>& shape) {
