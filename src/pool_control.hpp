@@ -52,6 +52,8 @@ struct call_description {
     std::uint32_t participants = 0;
     range_runner runner = nullptr;
     std::size_t task_size = 0;
+    bool touches_rows = false;  // call_options::touch_rows(): prefault each chunk's rows
+    array_ref rows;
 };
 
 struct control_block {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -232,6 +233,23 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
 }
 
 }  // namespace
+result_buffer::result_buffer(std::size_t bytes) {
+    static std::atomic<unsigned> counter{0};
+    const std::string name = "shmpool-results-" + std::to_string(::getpid()) + "-" +
+                             std::to_string(counter++);
+    // Not populated: the workers write it, so the parent's page tables would be wasted work.
+    auto a = shared_array<std::uint8_t>::create(name, {bytes}, {.populate = false});
+    ref_ = a.ref();
+    data_ = reinterpret_cast<std::byte*>(a.data());
+}
+
+result_buffer::~result_buffer() {
+    try {
+        remove_segment(ref_.where);
+    } catch (...) {
+    }
+}
+
 }  // namespace detail
 
 std::size_t process_pool::usable_cores() noexcept {
@@ -358,6 +376,8 @@ call_result process_pool::run(std::size_t first, std::size_t last, detail::range
     std::memcpy(c.task, task, task_size);
     c.call.runner = runner;
     c.call.task_size = task_size;
+    c.call.touches_rows = opts.touches_rows;
+    c.call.rows = opts.rows;
     c.stop.store(0, std::memory_order_relaxed);
     c.cancelled.store(0, std::memory_order_relaxed);
     c.failure.claimed.store(0, std::memory_order_relaxed);

@@ -420,9 +420,22 @@ mapped_segment& open_segment(const location& where, dtype type, view_factory mak
 
 mapped_segment& find_segment(const location& where, const segment_id& id, dtype type,
                              view_factory make_view) {
-    if (mapped_segment* s = segment_table::get().find_mapped(id))
-        return checked(*s, type, make_view);
-    return attach(where, type, make_view, &id);
+    // Handles copied into another process (pool tasks) come here on every access: remember the
+    // last answer per thread so that a task touching one array per index takes no lock.
+    thread_local struct {
+        pid_t pid = 0;
+        segment_id id;
+        mapped_segment* seg = nullptr;
+    } last;
+    if (last.seg && last.pid == current_pid() && last.id == id && last.seg->data &&
+        last.seg->make_view == make_view)
+        return *last.seg;
+    mapped_segment* s = segment_table::get().find_mapped(id);
+    mapped_segment& found = s ? checked(*s, type, make_view) : attach(where, type, make_view, &id);
+    last.pid = current_pid();
+    last.id = id;
+    last.seg = &found;
+    return found;
 }
 
 void remove_segment(const location& where) {

@@ -125,6 +125,10 @@ public:
     /// Whether the array lives in a regular file rather than /dev/shm.
     bool is_file_backed() const noexcept { return where_.is_file(); }
 
+    /// What shmpool needs to find this array in another process (the pool's first-touch hint
+    /// and its result buffers use it).
+    detail::array_ref ref() const noexcept { return {where_, id_, dtype_of<T>, &make_view}; }
+
     /// False for a default-constructed handle.
     explicit operator bool() const noexcept { return seg_ != nullptr; }
 

@@ -72,6 +72,15 @@ struct mapped_segment {
 /// Builds the typed view of a freshly mapped segment (called under the table's lock).
 using view_factory = std::shared_ptr<void> (*)(const mapped_segment&);
 
+/// Everything needed to find a typed segment again in any process: what a handle carries.
+/// Trivially copyable; function pointers stay valid in forked processes (same program).
+struct array_ref {
+    location where;
+    segment_id id;
+    dtype type = dtype::float64;
+    view_factory make_view = nullptr;
+};
+
 /// Creates, fills in the header of, and maps a new segment. Nothing is left behind on failure.
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
@@ -89,6 +98,11 @@ mapped_segment& find_segment(const location& where, const segment_id& id, dtype 
 /// Unlinks the segment's name and unmaps it in this process. Throws not_found_error when there
 /// is no such name and format_error when the file there is not an array (it is left alone).
 void remove_segment(const location& where);
+
+/// find_segment() for an array_ref.
+inline mapped_segment& find_segment(const array_ref& ref) {
+    return find_segment(ref.where, ref.id, ref.type, ref.make_view);
+}
 
 /// Unmaps, in this process, segments whose name is gone or now leads to another segment.
 /// Returns how many were unmapped. Long-lived workers call it so that removed arrays free their
