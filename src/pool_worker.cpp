@@ -214,6 +214,7 @@ void zygote_main(control_block& c, int requests, pid_t parent) {
     const int children = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     if (children < 0) ::_exit(2);
     c.zygote_pid.store(::getpid(), std::memory_order_release);
+    unmap_all_segments();  // workers attach by name; the parent's arrays must not outlive it here
 
     pollfd fds[2] = {{requests, POLLIN, 0}, {children, POLLIN, 0}};
     for (;;) {

@@ -164,6 +164,11 @@ public:
         return n;
     }
 
+    void unmap_all() noexcept {
+        std::lock_guard lock(mu_);
+        for (table_entry& e : entries_) unmap(e);
+    }
+
 private:
     table_entry* lookup(const segment_id& id) {
         for (table_entry& e : entries_)
@@ -449,5 +454,7 @@ void remove_segment(const location& where) {
 }
 
 std::size_t release_removed_segments() { return segment_table::get().release_removed(); }
+
+void unmap_all_segments() noexcept { segment_table::get().unmap_all(); }
 
 }  // namespace shmpool::detail

@@ -109,6 +109,10 @@ inline mapped_segment& find_segment(const array_ref& ref) {
 /// memory.
 std::size_t release_removed_segments();
 
+/// Unmaps every segment in this process (the pool's helper process, which needs none of the
+/// parent's mappings and must not keep removed arrays alive).
+void unmap_all_segments() noexcept;
+
 /// getpid(), cached and refreshed after fork().
 pid_t current_pid() noexcept;
 
