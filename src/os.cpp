@@ -161,6 +161,15 @@ int unlink_path(const std::string& path) noexcept {
     return ::unlink(path.c_str()) == 0 ? 0 : errno;
 }
 
+int set_ofd_lock(int fd, short type, bool wait) noexcept {
+    struct flock fl{};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, however long it grows
+    const int command = wait ? F_OFD_SETLKW : F_OFD_SETLK;
+    if (retry_eintr([&] { return ::fcntl(fd, command, &fl); }) == 0) return 0;
+    return errno == EACCES ? EAGAIN : errno;  // POSIX allows either for a conflicting lock
+}
+
 std::size_t free_bytes(const std::string& dir) {
     struct statvfs vfs{};
     if (retry_eintr([&] { return ::statvfs(dir.c_str(), &vfs); }) != 0)

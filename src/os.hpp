@@ -81,6 +81,11 @@ int rename_path(const std::string& from, const std::string& to, bool replace) no
 /// unlink(2); returns the error number (0 on success).
 int unlink_path(const std::string& path) noexcept;
 
+/// Takes (F_WRLCK) or releases (F_UNLCK) an open-file-description lock on the whole of `fd`
+/// (fcntl F_OFD_SETLK, or F_OFD_SETLKW with `wait`, retried on EINTR). Returns the error number:
+/// 0, EAGAIN when another open file description holds the lock, EINVAL before Linux 3.15.
+int set_ofd_lock(int fd, short type, bool wait) noexcept;
+
 /// Bytes available to unprivileged users on the file system holding `dir`.
 std::size_t free_bytes(const std::string& dir);
 

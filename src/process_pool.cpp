@@ -400,6 +400,7 @@ call_result process_pool::run(std::size_t first, std::size_t last, detail::range
     }
     result.cancelled = c.cancelled.load(std::memory_order_acquire) != 0;
     if (!zygote_alive(s)) throw_broken();
+    ensure_workers_ready(s);  // replace the dead now: the pool is whole again when we throw
     if (c.failure.claimed.load(std::memory_order_acquire) == 2) throw_task_failure(c);
     if (!lost.empty()) throw_death(lost.front());
     return result;

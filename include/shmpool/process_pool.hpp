@@ -2,13 +2,13 @@
 // shared arrays in place.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <iterator>
-#include <algorithm>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -16,7 +16,6 @@
 
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
-#include "shmpool/shared_array.hpp"
 
 namespace shmpool {
 

@@ -5,6 +5,7 @@
 #include "shmpool/catalog.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/error.hpp"
+#include "shmpool/file_lock.hpp"
 #include "shmpool/process_pool.hpp"
 #include "shmpool/segment.hpp"
 #include "shmpool/shared_array.hpp"
