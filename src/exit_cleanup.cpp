@@ -23,20 +23,22 @@ struct owned_entry {
 };
 
 owned_entry owned[max_owned];
-std::atomic<pid_t> zygotes[max_pools];
+struct pool_entry {
+    std::atomic<pid_t> zygote{0};
+    std::atomic<pid_t> owner{0};  // the process that started the pool (a forked child must not
+                                  // stop its parent's pools)
+};
+pool_entry pools[max_pools];
 
 pid_t raw_getpid() noexcept { return static_cast<pid_t>(::syscall(SYS_getpid)); }
 
 void on_termination(int sig) {
-    for (std::atomic<pid_t>& z : zygotes) {
-        const pid_t pid = z.load();
-        if (pid > 0) ::kill(pid, SIGKILL);  // its workers follow it (PR_SET_PDEATHSIG)
-    }
-    for (std::atomic<pid_t>& z : zygotes) {
-        const pid_t pid = z.load();
-        if (pid > 0) ::waitpid(pid, nullptr, 0);
-    }
     const pid_t me = raw_getpid();
+    for (pool_entry& p : pools)
+        if (p.owner.load() == me && p.zygote.load() > 0)
+            ::kill(p.zygote.load(), SIGKILL);  // its workers follow it (PR_SET_PDEATHSIG)
+    for (pool_entry& p : pools)
+        if (p.owner.load() == me && p.zygote.load() > 0) ::waitpid(p.zygote.load(), nullptr, 0);
     for (owned_entry& e : owned)
         if (e.owner.load() == me) ::unlink(e.path);
     ::signal(sig, SIG_DFL);
@@ -78,16 +80,22 @@ void forget_owned_segment(const std::string& path) noexcept {
 }
 
 void register_pool_zygote(pid_t zygote) noexcept {
-    for (std::atomic<pid_t>& z : zygotes) {
+    for (pool_entry& p : pools) {
         pid_t expected = 0;
-        if (z.compare_exchange_strong(expected, zygote)) return;
+        if (!p.zygote.compare_exchange_strong(expected, -1)) continue;
+        p.owner.store(raw_getpid());
+        p.zygote.store(zygote);
+        return;
     }
 }
 
 void unregister_pool_zygote(pid_t zygote) noexcept {
-    for (std::atomic<pid_t>& z : zygotes) {
+    for (pool_entry& p : pools) {
         pid_t expected = zygote;
-        if (z.compare_exchange_strong(expected, 0)) return;
+        if (p.zygote.compare_exchange_strong(expected, 0)) {
+            p.owner.store(0);
+            return;
+        }
     }
 }
 

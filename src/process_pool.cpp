@@ -21,6 +21,7 @@
 
 #include "os.hpp"
 #include "pool_control.hpp"
+#include "shmpool/shared_array.hpp"
 #include "exit_cleanup.hpp"
 
 namespace shmpool {

@@ -174,11 +174,10 @@ struct subreaper_scope {
         const auto deadline = clock_type::now() + 3s;
         for (;;) {  // reap until no child is left (ECHILD) or the deadline
             const pid_t r = ::waitpid(-1, nullptr, WNOHANG);
-            if (r < 0 && errno == ECHILD) break;
-            if (r == 0) {
-                if (clock_type::now() > deadline) break;
-                std::this_thread::sleep_for(2ms);
-            }
+            if (r < 0 && errno != EINTR) break;
+            if (r > 0) continue;
+            if (clock_type::now() > deadline) break;
+            std::this_thread::sleep_for(2ms);
         }
         ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     }
@@ -641,6 +640,34 @@ TEST(process_pool, sigint_on_the_parent_stops_workers_and_removes_its_arrays) {
     expect_signal_cleans_up(SIGINT);
 }
 
+TEST(process_pool, sigterm_on_a_forked_child_leaves_the_parents_pool_alone) {
+    // The pool's SIGTERM handler is inherited by a plain fork() of the pool's parent; a child
+    // ended by SIGTERM must stop only what it owns, not the parent's zygote and workers.
+    process_pool pool(2);
+    const std::vector<int> before = pool.worker_pids();
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::alarm(30);
+        for (;;) ::pause();
+    }
+    std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(::kill(child, SIGTERM), 0);
+    const int status = wait_with_deadline(child, 5s);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
+    std::this_thread::sleep_for(100ms);  // time for a wrongly killed zygote's workers to die
+
+    for (int p : before) EXPECT_FALSE(has_exited(p)) << "worker " << p << " was killed";
+    try {
+        expect_exactly_once(pool, 0, 300, {}, 300);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "the pool is broken after its parent's child got SIGTERM: " << e.what();
+    }
+    const std::vector<int> after = pool.worker_pids();
+    EXPECT_EQ(std::set<int>(after.begin(), after.end()), std::set<int>(before.begin(), before.end()));
+}
+
 // --- 9. cancellation ---------------------------------------------------------------------
 
 TEST(process_pool, cancel_call_from_a_task_stops_the_call) {
@@ -854,6 +881,68 @@ TEST(process_pool, progress_never_writes_nothing) {
 TEST(process_pool, progress_automatic_is_silent_when_stderr_is_not_a_terminal) {
     const std::string text = stderr_of_a_long_call(progress::automatic);
     EXPECT_EQ(text.find("[shmpool]"), std::string::npos) << "stderr: " << text;
+}
+
+// --- map and imap ------------------------------------------------------------------------
+
+/// The result buffers map() and imap() made in this process that are still in /dev/shm.
+std::vector<std::string> result_buffers_left() {
+    const std::string mine = "shmpool-results-" + std::to_string(::getpid()) + "-";
+    std::vector<std::string> left;
+    for (const std::string& n : test::shm_listing())
+        if (n.rfind(mine, 0) == 0) left.push_back(n);
+    return left;
+}
+
+TEST(process_pool, map_returns_the_results_in_index_order) {
+    process_pool pool(3);
+    const std::vector<std::int64_t> squares =
+        pool.map(5, 505, [](std::size_t i) { return static_cast<std::int64_t>(i * i); });
+    ASSERT_EQ(squares.size(), 500u);
+    for (std::size_t k = 0; k < 500; ++k)
+        ASSERT_EQ(squares[k], static_cast<std::int64_t>((k + 5) * (k + 5))) << "index " << k + 5;
+
+    struct point {
+        std::int32_t pid;
+        double half;
+    };
+    const auto points = pool.map(0, 100, [](std::size_t i) {
+        return point{static_cast<std::int32_t>(::getpid()), static_cast<double>(i) / 2};
+    }, {.kind = schedule::static_});
+    ASSERT_EQ(points.size(), 100u);
+    const std::vector<int> workers = pool.worker_pids();
+    for (std::size_t i = 0; i < 100; ++i) {
+        EXPECT_EQ(points[i].half, static_cast<double>(i) / 2) << i;
+        EXPECT_NE(std::find(workers.begin(), workers.end(), points[i].pid), workers.end()) << i;
+    }
+
+    EXPECT_TRUE(pool.map(7, 7, [](std::size_t i) { return i; }).empty());
+    EXPECT_THROW(pool.map(0, 50, [](std::size_t i) {
+        if (i == 20) throw std::runtime_error("no result");
+        return i;
+    }), worker_error);
+    EXPECT_EQ(result_buffers_left(), std::vector<std::string>{})
+        << "map() left its result buffer in /dev/shm";
+}
+
+TEST(process_pool, imap_yields_every_result_in_order_window_by_window) {
+    process_pool pool(3);
+    std::vector<std::uint64_t> got;
+    for (const std::uint64_t v :
+         pool.imap(10, 1010, [](std::size_t i) { return std::uint64_t{3} * i + 1; }, 64))
+        got.push_back(v);
+    ASSERT_EQ(got.size(), 1000u);
+    for (std::size_t k = 0; k < 1000; ++k) ASSERT_EQ(got[k], 3 * (k + 10) + 1) << k + 10;
+
+    std::size_t n = 0;
+    for (const std::size_t v : pool.imap(4, 4, [](std::size_t i) { return i; }, 8)) n += v + 1;
+    EXPECT_EQ(n, 0u) << "an empty range yields nothing";
+
+    std::vector<std::size_t> one;  // default window
+    for (const std::size_t v : pool.imap(0, 3, [](std::size_t i) { return i * 2; })) one.push_back(v);
+    EXPECT_EQ(one, (std::vector<std::size_t>{0, 2, 4}));
+    EXPECT_EQ(result_buffers_left(), std::vector<std::string>{})
+        << "imap() left its result buffer in /dev/shm";
 }
 
 // --- 12. bad arguments -------------------------------------------------------------------

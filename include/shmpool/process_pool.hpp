@@ -42,7 +42,7 @@ struct call_options {
 
     /// First-touch hint, set with touch_rows(): task i writes row i of that array.
     bool touches_rows = false;
-    detail::array_ref rows;
+    detail::array_ref rows{};
 
     /// Says that task i writes row i of `array` (a shared_array). Before each chunk, a worker
     /// then maps the chunk's rows with one read per 64 KiB (the kernel maps 16 pages per such
