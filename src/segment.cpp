@@ -286,7 +286,7 @@ void check_space(const location& where, const std::string& dir, std::size_t need
 
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
-                               view_factory make_view) {
+                               view_factory make_view, segment_initializer init) {
     if (shape.empty() || shape.size() > max_rank)
         throw invalid_argument_error("cannot create " + where.describe() + ": rank " +
                                      std::to_string(shape.size()) + " is outside 1.." +
@@ -322,6 +322,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     const std::string header = format_npy_header(npy_descr(type), shape);
     std::memcpy(region.data(), header.data(), header.size());
     write_trailer(region.data() + layout->trailer_offset, layout->data_bytes, opts.persistent);
+    if (init.init) init.init(region.data() + layout->data_offset, init.arg);
     publish(fd.get(), named.path, where, opts.replace_existing);
     named.path.clear();
 

@@ -81,10 +81,18 @@ struct array_ref {
     view_factory make_view = nullptr;
 };
 
-/// Creates, fills in the header of, and maps a new segment. Nothing is left behind on failure.
+/// Fills in the data of a new segment before any other process can see it (placement-new of
+/// the locks and values that live in it).
+struct segment_initializer {
+    void (*init)(std::byte* data, const void* arg) = nullptr;
+    const void* arg = nullptr;
+};
+
+/// Creates, fills in the header of, and maps a new segment; `init` runs on the data before the
+/// name appears. Nothing is left behind on failure.
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
-                               view_factory make_view);
+                               view_factory make_view, segment_initializer init = {});
 
 /// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`.
 mapped_segment& open_segment(const location& where, dtype type, view_factory make_view);
