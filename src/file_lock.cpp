@@ -52,7 +52,8 @@ bool is_symlink(const std::string& path) {
     if (err == ENOENT && !is_directory(dir))
         throw not_found_error(what + ": directory " + dir + " does not exist; create it first");
     if (err == ENOENT)
-        throw_system(err, what + " (" + dir + " does not take new files; choose another directory)");
+        throw_system(err,
+                     what + " (" + dir + " does not take new files; choose another directory)");
     if (err == EACCES || err == EPERM)
         throw_system(err, what + " (no permission to create files in " + dir +
                               "; choose a directory you can write, such as /tmp)");
@@ -158,7 +159,8 @@ bool file_lock::try_lock() {
 bool file_lock::try_lock_within(wait_duration wait) {
     check_usable("try_lock_for");
     const auto deadline = std::chrono::steady_clock::now() + wait;
-    for (wait_duration pause = first_pause;; pause = std::min<wait_duration>(pause * 2, last_pause)) {
+    for (wait_duration pause = first_pause;;
+         pause = std::min<wait_duration>(pause * 2, last_pause)) {
         if (try_lock()) return true;
         const wait_duration left = deadline - std::chrono::steady_clock::now();
         if (left <= left.zero()) return false;

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "futex.hpp"
 #include "shmpool/process_pool.hpp"
 
 namespace shmpool::detail {
@@ -62,7 +63,8 @@ struct control_block {
     alignas(64) std::atomic<std::uint32_t> events{0};      // futex: a worker finished, died, or started
     alignas(64) std::atomic<std::uint64_t> next{0};        // dynamic scheduling cursor
     alignas(64) std::atomic<std::uint64_t> completed{0};   // indices whose task ran to the end
-    std::atomic<std::uint32_t> stop{0};                    // take no more chunks
+    // Read after every index: on a line of its own, which only a cancel or a failure writes.
+    alignas(64) std::atomic<std::uint32_t> stop{0};        // take no more chunks
     std::atomic<std::uint32_t> cancelled{0};
     std::atomic<std::int32_t> zygote_pid{0};
     call_description call;
@@ -70,12 +72,6 @@ struct control_block {
     worker_slot slots[max_workers];
     alignas(64) unsigned char task[max_task_bytes];
 };
-
-/// Futex wait on a word of shared memory (not FUTEX_PRIVATE: the word is shared by processes).
-/// Returns when woken, when *word != expected, on a signal, or after `timeout_ns` (if > 0).
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                long timeout_ns) noexcept;
-void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 
 /// Wakes whoever waits for pool events (the parent).
 inline void notify_events(control_block& c) noexcept {

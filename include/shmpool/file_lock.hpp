@@ -18,9 +18,9 @@ namespace shmpool {
 /// lock file, owned by this object's open file rather than by the process: two file_lock objects
 /// on one path exclude each other even in one process or in two threads. The kernel releases it
 /// when the last descriptor of that open file is closed, so a holder that dies, even by kill -9,
-/// never leaves the others waiting. Beware that a child forked while the lock is held keeps the
-/// open file, and with it the lock, until the child exits or exec()s (the descriptor is
-/// close-on-exec) unless the holder calls unlock() or is destroyed.
+/// never leaves the others waiting. But a child forked while this object exists shares that
+/// open file: if the holder dies holding the lock, the lock stays held until such children exit
+/// or exec() (the descriptor is close-on-exec). unlock() and the destructor release it at once.
 ///
 /// The lock file is created empty with mode 0600 if missing (an existing file keeps its mode and
 /// contents) and is never removed: removing it on unlock would let a process lock the removed
