@@ -198,6 +198,8 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
                 --pending;
                 const std::uint64_t b = w.inflight_begin.load(), e = w.inflight_end.load();
                 lost.push_back({w.pid.load(), w.wait_status.load(), b, e > b ? e : b});
+                // Without retries the call will throw: stop the other workers now.
+                if (opts.retries == 0 && e > b) c.stop.store(1, std::memory_order_release);
             }
         }
         if (pending == 0) break;
