@@ -456,6 +456,11 @@ void remove_segment(const location& where) {
 
 std::size_t release_removed_segments() { return segment_table::get().release_removed(); }
 
+void throw_empty_handle() {
+    throw error("shmpool: this handle is empty (default-constructed); assign one made by "
+                "create() or open()");
+}
+
 void unmap_all_segments() noexcept { segment_table::get().unmap_all(); }
 
 }  // namespace shmpool::detail

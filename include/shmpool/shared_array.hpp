@@ -111,7 +111,7 @@ public:
     const shape_type& shape() const { return segment().shape; }
 
     /// The name given to create() or open() (without a leading '/'), or the file path.
-    std::string_view name() const noexcept { return where_.text(); }
+    std::string_view name() const noexcept { return handle_.where().text(); }
 
     /// The first element; the others follow in C order.
     T* data() const { return reinterpret_cast<T*>(segment().data); }
@@ -123,37 +123,29 @@ public:
     std::size_t rank() const { return shape().size(); }
 
     /// Whether the array lives in a regular file rather than /dev/shm.
-    bool is_file_backed() const noexcept { return where_.is_file(); }
+    bool is_file_backed() const noexcept { return handle_.where().is_file(); }
 
     /// What shmpool needs to find this array in another process (the pool's first-touch hint
     /// and its result buffers use it).
-    detail::array_ref ref() const noexcept { return {where_, id_, dtype_of<T>, &make_view}; }
+    detail::array_ref ref() const noexcept {
+        return {handle_.where(), handle_.id(), dtype_of<T>, &make_view};
+    }
 
     /// False for a default-constructed handle.
-    explicit operator bool() const noexcept { return seg_ != nullptr; }
+    explicit operator bool() const noexcept { return !handle_.empty(); }
 
 private:
     template <class Make>
-    shared_array(const detail::location& where, Make make)
-        : where_(where), seg_(make(where_)), pid_(detail::current_pid()) {
-        id_ = seg_->id;
-    }
+    shared_array(const detail::location& where, Make make) : handle_(*make(where)) {}
 
     static std::shared_ptr<void> make_view(const detail::mapped_segment& s) {
         return std::make_shared<view_type>(
             xt::adapt(reinterpret_cast<T*>(s.data), s.count, xt::no_ownership(), s.shape));
     }
 
-    detail::mapped_segment& segment() const {
-        if (seg_ == nullptr) throw error("shmpool::shared_array: this handle is empty");
-        if (pid_ == detail::current_pid() && seg_->data != nullptr) return *seg_;
-        return detail::find_segment(where_, id_, dtype_of<T>, &make_view);
-    }
+    detail::mapped_segment& segment() const { return handle_.get(dtype_of<T>, &make_view); }
 
-    detail::location where_;
-    detail::segment_id id_;
-    detail::mapped_segment* seg_ = nullptr;  // valid in the process that made the handle
-    pid_t pid_ = 0;
+    detail::segment_handle handle_;
 };
 
 }  // namespace shmpool

@@ -72,6 +72,9 @@ struct mapped_segment {
 /// Builds the typed view of a freshly mapped segment (called under the table's lock).
 using view_factory = std::shared_ptr<void> (*)(const mapped_segment&);
 
+/// Throws error("... this handle is empty").
+[[noreturn]] void throw_empty_handle();
+
 /// Everything needed to find a typed segment again in any process: what a handle carries.
 /// Trivially copyable; function pointers stay valid in forked processes (same program).
 struct array_ref {
@@ -112,6 +115,39 @@ inline mapped_segment& find_segment(const array_ref& ref) {
     return find_segment(ref.where, ref.id, ref.type, ref.make_view);
 }
 
+/// pid_t of this process, cached (see current_pid below).
+pid_t current_pid() noexcept;
+
+/// The handle part shared by the typed front ends: where the segment is, which one it is, and
+/// where it is mapped in the process that made the handle. Trivially copyable; in another
+/// process (a copy carried into a pool worker) it finds the segment by name on first use.
+class segment_handle {
+public:
+    segment_handle() = default;
+    explicit segment_handle(mapped_segment& s) noexcept
+        : where_(s.where), id_(s.id), seg_(&s), pid_(current_pid()) {}
+
+    /// The segment as mapped in this process. Throws error for an empty handle, and as
+    /// find_segment() when the segment must be found again.
+    mapped_segment& get(dtype type, view_factory make_view) const;
+
+    const location& where() const noexcept { return where_; }
+    const segment_id& id() const noexcept { return id_; }
+    bool empty() const noexcept { return seg_ == nullptr; }
+
+private:
+    location where_;
+    segment_id id_;
+    mapped_segment* seg_ = nullptr;  // valid in the process that made the handle
+    pid_t pid_ = 0;
+};
+
+inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) const {
+    if (seg_ == nullptr) throw_empty_handle();
+    if (pid_ == current_pid() && seg_->data != nullptr) return *seg_;
+    return find_segment(where_, id_, type, make_view);
+}
+
 /// Unmaps, in this process, segments whose name is gone or now leads to another segment.
 /// Returns how many were unmapped. Long-lived workers call it so that removed arrays free their
 /// memory.
@@ -122,6 +158,5 @@ std::size_t release_removed_segments();
 void unmap_all_segments() noexcept;
 
 /// getpid(), cached and refreshed after fork().
-pid_t current_pid() noexcept;
 
 }  // namespace shmpool::detail
