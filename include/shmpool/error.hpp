@@ -139,4 +139,21 @@ private:
     std::size_t last_lost_;
 };
 
+/// The previous holder of a robust lock (robust_mutex, shared_rwlock) died holding it. The call
+/// that throws this has acquired the lock all the same: the caller holds it and must either
+/// repair the data it protects, call mark_consistent() and unlock, or unlock without
+/// mark_consistent(), which leaves the lock not recoverable (see not_recoverable_error).
+class owner_died_error : public error {
+public:
+    using error::error;
+};
+
+/// A robust lock was released after its owner's death without mark_consistent(): the data it
+/// protects is taken to be damaged, and every later attempt to lock it throws this. Only
+/// constructing the lock (and the data) again makes it usable.
+class not_recoverable_error : public error {
+public:
+    using error::error;
+};
+
 }  // namespace shmpool

@@ -1,0 +1,32 @@
+// The book's fifth counter: a shmpool::raw_value<long> (no lock of its own) incremented under a
+// separate process-shared robust_mutex, like Python's RawValue with a Lock. Exact.
+#include <unistd.h>
+
+#include <mutex>
+#include <new>
+#include <shmpool/robust_mutex.hpp>
+#include <shmpool/shared_array.hpp>
+#include <shmpool/value.hpp>
+#include <string>
+
+#include "counter_common.hpp"
+
+int main(int argc, char** argv) {
+    const auto o = counter_demo::parse(argc, argv, "raw_value<long> under a separate mutex");
+    const std::string name = "shmpool_demo_counter_" + std::to_string(::getpid());
+    auto counter = shmpool::raw_value<long>::create(name, 0);
+    // The mutex lives in a small shared segment of its own, set up before the processes start.
+    auto lock_memory =
+        shmpool::shared_array<std::uint8_t>::create(name + "_lock", {sizeof(shmpool::robust_mutex)});
+    auto* mutex = new (lock_memory.data()) shmpool::robust_mutex;
+    const double s = counter_demo::run_processes(o.procs, [&] {
+        for (long i = 0; i < o.count; ++i) {
+            std::lock_guard held(*mutex);
+            *counter.data() += 1;
+        }
+    });
+    const long total = counter.load();
+    shmpool::raw_value<long>::remove(name);
+    shmpool::shared_array<std::uint8_t>::remove(name + "_lock");
+    return counter_demo::report("raw_value under a separate robust_mutex", o, total, s, true);
+}
