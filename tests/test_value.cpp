@@ -125,6 +125,35 @@ TEST(value, with_lock_refuses_to_run_over_a_dead_owners_data) {
     value<int>::remove(name);
 }
 
+TEST(value, the_lock_has_a_timed_variant) {
+    const std::string name = unique_name("timed");
+    shm_guard guard(name);
+    auto v = value<int>::create(name, 1);
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t holder = ::fork();
+    if (holder == 0) {
+        auto g = v.lock();
+        char c = 'x';
+        (void)::write(pipe_fds[1], &c, 1);
+        ::sleep(30);  // killed by the test
+        ::_exit(0);
+    }
+    char c;
+    ASSERT_EQ(::read(pipe_fds[0], &c, 1), 1);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(v.try_lock_for(std::chrono::milliseconds(50)).has_value());
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(45));
+    ::kill(holder, SIGKILL);
+    ::waitpid(holder, nullptr, 0);
+    auto g = v.try_lock_for(std::chrono::seconds(5));
+    ASSERT_TRUE(g.has_value());
+    EXPECT_TRUE(g->owner_died()) << "the holder was killed holding it";
+    g->mark_consistent();
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+}
+
 TEST(value, open_checks_the_kind_and_the_type) {
     const std::string v_name = unique_name("v"), r_name = unique_name("r");
     const std::string a_name = unique_name("a");

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -144,6 +146,9 @@ public:
     private:
         friend class value;
         guard(robust_mutex& m, T* v) : lock_(m), value_(v) {}
+        template <class Rep, class Period>
+        guard(robust_mutex& m, T* v, const std::chrono::duration<Rep, Period>& timeout)
+            : lock_(m, timeout), value_(v) {}
         robust_lock lock_;
         T* value_;
     };
@@ -166,6 +171,15 @@ public:
     /// Takes the lock (blocking) and returns a guard holding it.
     /// Throws not_recoverable_error.
     guard lock() const { return guard(storage_.mutex(), storage_.elements()); }
+
+    /// Waits at most `timeout` for the lock; an empty optional on timeout.
+    /// Throws not_recoverable_error.
+    template <class Rep, class Period>
+    std::optional<guard> try_lock_for(const std::chrono::duration<Rep, Period>& timeout) const {
+        guard g(storage_.mutex(), storage_.elements(), timeout);
+        if (!g.lock_.owns_lock()) return std::nullopt;
+        return std::optional<guard>(std::move(g));
+    }
 
     /// Runs f(T&) under the lock and returns what f returns.
     /// Throws owner_died_error if a holder died (the lock is then left not recoverable).
@@ -279,6 +293,10 @@ public:
     private:
         friend class value_array;
         guard(robust_mutex& m, std::span<T> items) : lock_(m), items_(items) {}
+        template <class Rep, class Period>
+        guard(robust_mutex& m, std::span<T> items,
+              const std::chrono::duration<Rep, Period>& timeout)
+            : lock_(m, timeout), items_(items) {}
         robust_lock lock_;
         std::span<T> items_;
     };
@@ -295,7 +313,15 @@ public:
         detail::remove_segment(detail::location::shm(name));
     }
 
+    /// Takes the lock (blocking). Throws not_recoverable_error.
     guard lock() const { return guard(storage_.mutex(), {storage_.elements(), size()}); }
+    /// Waits at most `timeout` for the lock; an empty optional on timeout.
+    template <class Rep, class Period>
+    std::optional<guard> try_lock_for(const std::chrono::duration<Rep, Period>& timeout) const {
+        guard g(storage_.mutex(), {storage_.elements(), size()}, timeout);
+        if (!g.lock_.owns_lock()) return std::nullopt;
+        return std::optional<guard>(std::move(g));
+    }
     std::size_t size() const { return storage_.count(); }
     robust_mutex& mutex() const { return storage_.mutex(); }
     T* unsafe_data() const { return storage_.elements(); }
