@@ -281,6 +281,18 @@ void check_space(const location& where, const std::string& dir, std::size_t need
 
 }  // namespace
 
+namespace {
+
+// path opened again, if it still leads to segment `id`; an empty descriptor otherwise.
+file_descriptor reopen_same(const std::string& path, const segment_id& id) {
+    int err = 0;
+    file_descriptor fd = try_open_file(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0, err);
+    if (fd && !(id_of(stat_fd(fd.get(), path)) == id)) return {};
+    return fd;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // create, open, find, remove
 
@@ -318,19 +330,29 @@ mapped_segment& create_segment(const location& where, dtype type,
         if (err == ENOSPC) throw no_space(where, dir, layout->total_bytes, free_bytes(dir));
         if (err != EOPNOTSUPP && err != EINVAL) throw_errno(err, "cannot reserve space for " + path);
     }
-    mapped_region region = map_fd(fd.get(), layout->total_bytes, opts.populate, path);
-    const std::string header = format_npy_header(npy_descr(type), shape);
-    std::memcpy(region.data(), header.data(), header.size());
-    write_trailer(region.data() + layout->trailer_offset, layout->data_bytes, opts.persistent);
-    if (init.init) init.init(region.data() + layout->data_offset, init.arg);
+    {
+        const mapped_region staging = map_fd(fd.get(), layout->total_bytes, false, path);
+        const std::string header = format_npy_header(npy_descr(type), shape);
+        std::memcpy(staging.data(), header.data(), header.size());
+        write_trailer(staging.data() + layout->trailer_offset, layout->data_bytes,
+                      opts.persistent);
+        if (init.init) init.init(staging.data() + layout->data_offset, init.arg);
+    }
     publish(fd.get(), named.path, where, opts.replace_existing);
     named.path.clear();
+    const segment_id id = id_of(stat_fd(fd.get(), path));
+    // Map it through its name, so that smaps and pmap show /dev/shm/NAME and not the unnamed
+    // file it was built in ("/dev/shm/#1234 (deleted)"). If the name was replaced meanwhile,
+    // map what we built all the same.
+    file_descriptor by_name = reopen_same(path, id);
+    mapped_region region =
+        map_fd(by_name ? by_name.get() : fd.get(), layout->total_bytes, opts.populate, path);
 
     table_entry e;
     e.seg.count = layout->data_bytes / dtype_size(type);
     e.seg.shape = shape;
     e.seg.type = type;
-    e.seg.id = id_of(stat_fd(fd.get(), path));
+    e.seg.id = id;
     e.seg.where = where;
     e.region = std::move(region);
     e.owner = current_pid();
