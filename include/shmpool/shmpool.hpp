@@ -8,6 +8,7 @@
 #include "shmpool/error.hpp"
 #include "shmpool/event.hpp"
 #include "shmpool/file_lock.hpp"
+#include "shmpool/memory.hpp"
 #include "shmpool/process_pool.hpp"
 #include "shmpool/robust_mutex.hpp"
 #include "shmpool/segment.hpp"
