@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -138,14 +139,26 @@ public:
 private:
     location where_;
     segment_id id_;
-    mapped_segment* seg_ = nullptr;  // valid in the process that made the handle
-    pid_t pid_ = 0;
+    alignas(std::atomic_ref<mapped_segment*>::required_alignment) mutable mapped_segment* seg_ =
+        nullptr;  // where it is mapped in process pid_
+    alignas(std::atomic_ref<pid_t>::required_alignment) mutable pid_t pid_ = 0;
 };
 
 inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) const {
-    if (seg_ == nullptr) throw_empty_handle();
-    if (pid_ == current_pid() && seg_->data != nullptr) return *seg_;
-    return find_segment(where_, id_, type, make_view);
+    // The cache (seg_, pid_) is refreshed in place the first time a copy is used in another
+    // process, so only that first use looks the segment up. Atomic accesses: threads may share
+    // a handle.
+    const pid_t me = current_pid();
+    if (std::atomic_ref<pid_t>(pid_).load(std::memory_order_acquire) == me) {
+        mapped_segment* seg = std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed);
+        if (seg->data != nullptr) return *seg;
+    }
+    if (std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed) == nullptr)
+        throw_empty_handle();
+    mapped_segment& found = find_segment(where_, id_, type, make_view);
+    std::atomic_ref<mapped_segment*>(seg_).store(&found, std::memory_order_relaxed);
+    std::atomic_ref<pid_t>(pid_).store(me, std::memory_order_release);
+    return found;
 }
 
 /// Unmaps, in this process, segments whose name is gone or now leads to another segment.

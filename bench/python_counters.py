@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""The Python baseline of bench/locks.cpp: shared counters and locks in multiprocessing.
+
+Measures, with the 'fork' start method:
+  * value      multiprocessing.Value('l') incremented under its own lock, the documented way
+               (`with v.get_lock(): v.value += 1`; v.value takes the same RLock again), by 4
+               processes x 100,000 increments (20,000 with --quick), and at the book's size,
+               4 x 1,000, where starting and joining the processes dominates;
+  * rawvalue   multiprocessing.RawValue('l') incremented under a separate multiprocessing.Lock,
+               4 x 100,000 (20,000 with --quick);
+  * file       the book's lock-file counter: a number kept as text in a file under /tmp, each
+               increment opening it, reading it, truncating it to 0 and writing the new number,
+               under fcntl.flock(LOCK_EX) on a lock file that each process opens after the fork;
+               4 x 1,000 (4 x 250 with --quick);
+  * file_inplace  the same, but the new number is written over the old one and the file then
+               truncated to its length (never to 0): on ext4, a file truncated to 0 and rewritten
+               is flushed to disk when closed (auto_da_alloc), which costs milliseconds;
+  * lock rates acquire+release pairs per second of multiprocessing.Lock, multiprocessing.
+               Semaphore(1) and fcntl.flock, uncontended (this process alone) and contended (4
+               processes for a fixed time, started together).
+Counter times are wall times from starting the processes to joining them, as the book takes
+them; per-increment figures divide by processes x increments.
+
+    /usr/bin/python3 bench/python_counters.py [--json] [--quick]
+
+--json prints one line of JSON; otherwise a readable summary. Files created under /tmp are
+removed on the way out, exceptions included.
+"""
+
+import argparse
+import fcntl
+import functools
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+
+PROCS = 4
+
+
+def run_processes(ctx, procs, work):
+    """Starts `procs` processes running work(i), joins them; returns the seconds it took."""
+    start = time.perf_counter()
+    ps = [ctx.Process(target=work, args=(i,)) for i in range(procs)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    elapsed = time.perf_counter() - start
+    bad = [p.exitcode for p in ps if p.exitcode != 0]
+    if bad:
+        raise RuntimeError(f"a counting process failed (exit codes {bad})")
+    return elapsed
+
+
+def counter_result(procs, count, seconds, total):
+    expected = procs * count
+    if total != expected:
+        raise RuntimeError(f"counter: expected {expected}, got {total}")
+    return {"procs": procs, "count": count, "seconds": seconds,
+            "per_increment_ns": seconds / expected * 1e9, "total": total}
+
+
+def value_counter(ctx, procs, count):
+    """Value('l') with its own lock, the documented way."""
+    v = ctx.Value("l", 0)
+
+    def work(_):
+        for _ in range(count):
+            with v.get_lock():
+                v.value += 1
+
+    seconds = run_processes(ctx, procs, work)
+    return counter_result(procs, count, seconds, v.value)
+
+
+def rawvalue_counter(ctx, procs, count):
+    """RawValue('l') under a separate Lock."""
+    v = ctx.RawValue("l", 0)
+    lock = ctx.Lock()
+
+    def work(_):
+        for _ in range(count):
+            with lock:
+                v.value += 1
+
+    seconds = run_processes(ctx, procs, work)
+    return counter_result(procs, count, seconds, v.value)
+
+
+def read_count(path):
+    with open(path) as f:
+        text = f.read()
+    return int(text) if text else 0
+
+
+def file_counter(ctx, procs, count, path, lock_path, in_place=False):
+    """The lock-file counter: open, read, rewrite the counter file under fcntl.flock."""
+    with open(path, "w") as f:
+        f.write("0")
+
+    def work(_):
+        # Opened after the fork: flock locks belong to the open file, which must not be shared.
+        with open(lock_path, "a") as lock_file:
+            fd = lock_file.fileno()
+            for _ in range(count):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    with open(path, "r+") as f:
+                        n = int(f.read() or 0)
+                        f.seek(0)
+                        if in_place:
+                            f.write(str(n + 1))
+                            f.truncate()  # flushes the write, then cuts at its end
+                        else:
+                            f.truncate()
+                            f.write(str(n + 1))
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    seconds = run_processes(ctx, procs, work)
+    return counter_result(procs, count, seconds, read_count(path))
+
+
+BATCH = 64  # pairs between two looks at the clock or the stop flag
+
+
+def uncontended_rate(acquire, release, seconds):
+    """Pairs per second in this process alone, for about `seconds`."""
+    for _ in range(1000):  # warm-up
+        acquire()
+        release()
+    n = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(BATCH):
+            acquire()
+            release()
+        n += BATCH
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - start)
+
+
+def contended_rate(ctx, procs, seconds, make_ops):
+    """Pairs per second of `procs` processes together for about `seconds`: they start at a
+    barrier, loop until a stop flag is raised, and report how many pairs they did.
+    make_ops() runs in each process (after the fork) and returns (acquire, release)."""
+    ready = ctx.Barrier(procs + 1)
+    stop = ctx.RawValue("b", 0)
+    done = ctx.RawArray("q", procs)
+
+    def work(i):
+        acquire, release = make_ops()
+        ready.wait()
+        n = 0
+        while not stop.value:
+            for _ in range(BATCH):
+                acquire()
+                release()
+            n += BATCH
+        done[i] = n
+
+    ps = [ctx.Process(target=work, args=(i,)) for i in range(procs)]
+    for p in ps:
+        p.start()
+    try:
+        ready.wait(timeout=60)
+        start = time.perf_counter()
+        time.sleep(seconds)
+        stop.value = 1
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.value = 1
+        for p in ps:
+            p.join()
+    if any(p.exitcode != 0 for p in ps):
+        raise RuntimeError("a contending process failed")
+    return sum(done) / elapsed
+
+
+def flock_ops(lock_path):
+    """(acquire, release) on a lock file opened here (after the fork, in a contender)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return (functools.partial(fcntl.flock, fd, fcntl.LOCK_EX),
+            functools.partial(fcntl.flock, fd, fcntl.LOCK_UN))
+
+
+def lock_rates(ctx, seconds_uncontended, seconds_contended, lock_path):
+    out = {}
+    lock = ctx.Lock()
+    sem = ctx.Semaphore(1)
+    kinds = {
+        "multiprocessing.Lock": lambda: (lock.acquire, lock.release),
+        "multiprocessing.Semaphore": lambda: (sem.acquire, sem.release),
+        "fcntl.flock": lambda: flock_ops(lock_path),
+    }
+    for name, make_ops in kinds.items():
+        acquire, release = make_ops()
+        try:
+            alone = uncontended_rate(acquire, release, seconds_uncontended)
+        finally:
+            if name == "fcntl.flock":
+                os.close(acquire.args[0])
+        together = contended_rate(ctx, PROCS, seconds_contended, make_ops)
+        out[name] = {"uncontended": alone, "contended": together}
+    return out
+
+
+def remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    args = parser.parse_args()
+
+    ctx = mp.get_context("fork")
+    big = 20_000 if args.quick else 100_000
+    book = 1_000
+    file_count = 250 if args.quick else 1_000
+    seconds_uncontended = 0.05 if args.quick else 0.2
+    seconds_contended = 0.1 if args.quick else 0.4
+
+    base = f"/tmp/shmpool_bench_pycounters_{os.getpid()}"
+    paths = [base + ".count", base + ".count.lock", base + ".rates.lock"]
+    try:
+        out = {
+            "value": value_counter(ctx, PROCS, big),
+            "value_book": value_counter(ctx, PROCS, book),
+            "rawvalue": rawvalue_counter(ctx, PROCS, big),
+            "file": file_counter(ctx, PROCS, file_count, paths[0], paths[1]),
+            "file_inplace": file_counter(ctx, PROCS, file_count, paths[0], paths[1],
+                                         in_place=True),
+            "lock_rates": lock_rates(ctx, seconds_uncontended, seconds_contended, paths[2]),
+            "start_method": "fork",
+            "python": sys.version.split()[0],
+        }
+    finally:
+        for path in paths:
+            remove(path)
+
+    if args.json:
+        print(json.dumps(out))
+        return
+    for key in ("value", "value_book", "rawvalue", "file", "file_inplace"):
+        r = out[key]
+        print(f"{key:>12}: {r['procs']} x {r['count']:>7,}: {r['seconds'] * 1e3:9.1f} ms, "
+              f"{r['per_increment_ns'] / 1e3:8.3f} us per increment")
+    for name, r in out["lock_rates"].items():
+        print(f"{name:>26}: {r['uncontended']:12,.0f} pairs/s alone, "
+              f"{r['contended']:12,.0f} pairs/s with {PROCS} processes")
+
+
+if __name__ == "__main__":
+    main()
