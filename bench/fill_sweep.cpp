@@ -1,0 +1,521 @@
+// Fill speed against the number of workers: process_pool against the baselines it is judged by,
+// for each worker count of --workers-list (1, 2, 4, 8 by default), measured in the same run and
+// interleaved round by round (median, min and max over the rounds, and the ratio):
+//
+//   warm fill    a for_each writing every element of a GiB-sized array that the workers wrote
+//                before (their page tables are warm), against an OpenMP `parallel for` with as
+//                many threads, warmed the same way; and a single-threaded memset of the same
+//                array (the ceiling: one core writing memory that is mapped already);
+//   first touch  the pool's first for_each, with call_options::touch_rows, over a fresh array
+//                that the parent created and filled, against as many children forked to write
+//                their share and _exit (what multiprocessing.Pool's fork does).
+//
+// The pools (one per worker count) are constructed first: a pool refuses to start in a process
+// that runs threads. The OpenMP baseline runs in a child forked for each measurement (a warm-up
+// region, then the timed one), so this process never starts an OpenMP team.
+//
+// Ratios read "times better than the baseline" (value / baseline: every figure is a rate).
+//
+//   fill_sweep [--workers-list 1,2,4,8] [--gib 1] [--rounds 5] [--quick] [--json FILE]
+#include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <shmpool/shmpool.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr double no_value = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(clock_type::time_point start) {
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+shmpool::call_options quiet_options() {
+    shmpool::call_options o;
+    o.show_progress = shmpool::progress::never;
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures and their report (as bench/pool.cpp, plus the series and worker count of each figure)
+
+struct stats {
+    double median = no_value, min = no_value, max = no_value;
+};
+
+stats summarize(const std::vector<double>& values) {
+    std::vector<double> v;
+    for (double x : values)
+        if (!std::isnan(x)) v.push_back(x);
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    const double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return {median, v.front(), v.back()};
+}
+
+// One curve of the chart at one worker count: a rate in GB/s, one value per round.
+struct point {
+    std::string section;
+    std::string series;  // the curve: "shmpool warm", "OpenMP", ...
+    std::string name;    // the figure as printed
+    int workers = 0;     // 0: not a function of the worker count (memset)
+    std::vector<double> values;
+    const point* baseline = nullptr;
+};
+
+std::string number(double x) {
+    if (std::isnan(x)) return "n/a";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, std::fabs(x) >= 100 ? "%.1f" : "%.2f", x);
+    return buf;
+}
+
+std::string ratio_text(double r) {
+    if (std::isnan(r)) return "";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2fx", r);
+    return buf;
+}
+
+double ratio_of(const point& p) {
+    if (!p.baseline) return no_value;
+    const double v = summarize(p.values).median, b = summarize(p.baseline->values).median;
+    return std::isnan(v) || std::isnan(b) || b <= 0 ? no_value : v / b;
+}
+
+void print_section(const std::string& section, const std::vector<const point*>& points) {
+    std::printf("\n== %s\n", section.c_str());
+    std::printf("%-40s %8s %8s %8s %-5s | %-40s %8s\n", "figure", "median", "min", "max", "unit",
+                "baseline (its median)", "ratio");
+    for (const point* p : points) {
+        if (p->section != section) continue;
+        const stats st = summarize(p->values);
+        std::string base;
+        if (p->baseline)
+            base = p->baseline->name + ": " + number(summarize(p->baseline->values).median);
+        std::printf("%-40s %8s %8s %8s %-5s | %-40s %8s\n", p->name.c_str(),
+                    number(st.median).c_str(), number(st.min).c_str(), number(st.max).c_str(),
+                    "GB/s", base.c_str(), ratio_text(ratio_of(*p)).c_str());
+    }
+    std::fflush(stdout);
+}
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+std::string json_number(double x) {
+    if (std::isnan(x) || std::isinf(x)) return "null";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9g", x);
+    return buf;
+}
+
+void write_json(const std::string& path, const std::map<std::string, std::string>& config,
+                const std::vector<const point*>& points) {
+    std::ofstream out(path);
+    if (!out) throw std::runtime_error("cannot write " + path);
+    out << "{\n  \"benchmark\": \"fill_sweep\",\n  \"ratio_meaning\": \"times better than the "
+           "baseline (value/baseline: every figure is a rate)\",\n  \"config\": {";
+    bool first = true;
+    for (const auto& [k, v] : config) {
+        out << (first ? "" : ", ") << json_string(k) << ": " << v;
+        first = false;
+    }
+    out << "},\n  \"figures\": [\n";
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        const point& p = *points[i];
+        const stats st = summarize(p.values);
+        out << "    {\"section\": " << json_string(p.section) << ", \"name\": "
+            << json_string(p.name) << ", \"series\": " << json_string(p.series)
+            << ", \"workers\": " << (p.workers > 0 ? std::to_string(p.workers) : "null")
+            << ", \"value\": " << json_number(st.median) << ", \"unit\": \"GB/s\""
+            << ", \"baseline_name\": " << (p.baseline ? json_string(p.baseline->name) : "null")
+            << ", \"baseline_value\": "
+            << json_number(p.baseline ? summarize(p.baseline->values).median : no_value)
+            << ", \"ratio\": " << json_number(ratio_of(p)) << ", \"min\": "
+            << json_number(st.min) << ", \"max\": " << json_number(st.max) << ", \"rounds\": [";
+        for (std::size_t r = 0; r < p.values.size(); ++r)
+            out << (r ? ", " : "") << json_number(p.values[r]);
+        out << "]}" << (i + 1 < points.size() ? "," : "") << "\n";
+    }
+    out << "  ]\n}\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrays: every name this program creates is removed at the end, even on an exception.
+
+using array = shmpool::shared_array<double>;
+
+class shm_guard {
+public:
+    std::string make_name(const std::string& tag) {
+        std::string name = "shmpool_bench_fill_sweep_" + std::to_string(::getpid()) + "_" + tag +
+                           "_" + std::to_string(counter_++);
+        names_.push_back(name);
+        return name;
+    }
+    void remove(const std::string& name) noexcept {
+        try {
+            array::remove(name);
+        } catch (...) {
+        }
+        std::erase(names_, name);
+    }
+    ~shm_guard() {
+        for (const std::string& name : std::vector<std::string>(names_)) remove(name);
+    }
+
+private:
+    std::vector<std::string> names_;
+    unsigned counter_ = 0;
+};
+
+// The task of every pool fill: row r gets v in every element.
+struct row_writer {
+    array a;
+    std::size_t cols;
+    double v;
+    void operator()(std::size_t r) const { std::fill_n(a.data() + r * cols, cols, v); }
+};
+
+void spot_check(const array& a, std::size_t rows, std::size_t cols, double v,
+                const std::string& what) {
+    const double* p = a.data();
+    for (std::size_t r : {std::size_t{0}, rows / 3, rows / 2, rows - 1})
+        for (std::size_t c : {std::size_t{0}, cols - 1})
+            if (p[r * cols + c] != v)
+                throw std::runtime_error(what + ": element (" + std::to_string(r) + ", " +
+                                         std::to_string(c) + ") is " +
+                                         std::to_string(p[r * cols + c]) + ", expected " +
+                                         std::to_string(v));
+}
+
+// Whether a worker still maps the array `name`; after a remove, lets the workers drop it (they
+// release removed arrays on a call at least 100 ms later) so the next figure does not pay for it.
+bool any_worker_maps(const shmpool::process_pool& pool, const std::string& name) {
+    for (int pid : pool.worker_pids()) {
+        std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+        std::string line;
+        while (std::getline(maps, line))
+            if (line.find(name) != std::string::npos) return true;
+    }
+    return false;
+}
+
+void let_workers_release(shmpool::process_pool& pool, const std::string& name) {
+    for (int attempt = 0; attempt < 20 && any_worker_maps(pool, name); ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(120));
+        pool.for_each(0, pool.size(), [](std::size_t) {}, quiet_options());
+    }
+    if (any_worker_maps(pool, name))
+        std::fprintf(stderr, "warning: the workers still map %s\n", name.c_str());
+}
+
+void wait_for(pid_t kid, const char* what) {
+    int status = 0;
+    while (::waitpid(kid, &status, 0) < 0)
+        if (errno != EINTR)
+            throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error(std::string(what) + " failed (status " + std::to_string(status) +
+                                 ")");
+}
+
+// The OpenMP baseline, in a forked child: a warm-up region (the team starts, the child maps the
+// pages), then the timed one. Returns the timed region's GB/s.
+double omp_fill_in_child(double* p, std::size_t rows, std::size_t cols, int threads, double v,
+                         double gb) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    std::fflush(nullptr);
+    const pid_t kid = ::fork();
+    if (kid < 0) throw std::runtime_error("fork failed");
+    if (kid == 0) {
+        ::close(fds[0]);
+        const auto n = static_cast<std::ptrdiff_t>(rows);
+        const auto fill = [&](double x) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+            for (std::ptrdiff_t r = 0; r < n; ++r)
+                std::fill_n(p + static_cast<std::size_t>(r) * cols, cols, x);
+        };
+        fill(v - 0.5);
+        const auto t = clock_type::now();
+        fill(v);
+        const double rate = gb / seconds_since(t);
+        const bool ok = ::write(fds[1], &rate, sizeof rate) == sizeof rate;
+        ::_exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    double rate = no_value;
+    const ssize_t got = ::read(fds[0], &rate, sizeof rate);
+    ::close(fds[0]);
+    wait_for(kid, "the OpenMP child");
+    if (got != sizeof rate) throw std::runtime_error("the OpenMP child reported nothing");
+    return rate;
+}
+
+// `workers` children forked to write their share of the rows and _exit. Returns GB/s from the
+// first fork to the last wait.
+double fork_and_write(double* p, std::size_t rows, std::size_t cols, int workers, double v,
+                      double gb) {
+    std::fflush(nullptr);
+    const auto t = clock_type::now();
+    std::vector<pid_t> kids;
+    for (int k = 0; k < workers; ++k) {
+        const pid_t kid = ::fork();
+        if (kid < 0) throw std::runtime_error("fork failed");
+        if (kid == 0) {
+            const std::size_t begin = rows * std::size_t(k) / std::size_t(workers);
+            const std::size_t end = rows * std::size_t(k + 1) / std::size_t(workers);
+            std::fill(p + begin * cols, p + end * cols, v);
+            ::_exit(0);
+        }
+        kids.push_back(kid);
+    }
+    for (pid_t kid : kids) wait_for(kid, "a forked writer");
+    return gb / seconds_since(t);
+}
+
+std::string join(const std::vector<int>& items, const char* separator) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out.append(separator);
+        out.append(std::to_string(items[i]));
+    }
+    return out;
+}
+
+struct options {
+    std::vector<int> workers{1, 2, 4, 8};
+    double gib = 1;
+    int rounds = 5;
+    bool quick = false, gib_given = false, rounds_given = false;
+    std::string json;
+};
+
+options parse(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--workers-list") {
+            o.workers.clear();
+            std::stringstream list(value());
+            std::string item;
+            while (std::getline(list, item, ','))
+                if (!item.empty()) o.workers.push_back(std::stoi(item));
+        } else if (arg == "--gib") {
+            o.gib = std::stod(value());
+            o.gib_given = true;
+        } else if (arg == "--rounds") {
+            o.rounds = std::stoi(value());
+            o.rounds_given = true;
+        } else if (arg == "--quick") {
+            o.quick = true;
+        } else if (arg == "--json") {
+            o.json = value();
+        } else if (arg == "-h" || arg == "--help") {
+            std::printf("usage: fill_sweep [--workers-list 1,2,4,8] [--gib 1] [--rounds 5] "
+                        "[--quick] [--json FILE]\n");
+            std::exit(0);
+        } else {
+            throw std::invalid_argument("unknown argument " + arg + " (try --help)");
+        }
+    }
+    if (o.quick) {
+        if (!o.gib_given) o.gib = 0.125;
+        if (!o.rounds_given) o.rounds = 3;
+    }
+    if (!(o.gib > 0) || o.rounds < 1 || o.workers.empty())
+        throw std::invalid_argument("--gib > 0, --rounds >= 1 and a non-empty --workers-list");
+    for (int w : o.workers)
+        if (w < 1 || w > 256) throw std::invalid_argument("--workers-list: 1 to 256 each");
+    return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    const options opt = parse(argc, argv);
+
+    // The pools come first, one per worker count, before anything could start a thread.
+    std::vector<std::unique_ptr<shmpool::process_pool>> pools;
+    for (int w : opt.workers) pools.push_back(std::make_unique<shmpool::process_pool>(w));
+    shm_guard guard;
+
+    // 2520 rows: divisible by 1 to 10 workers, so that every static share is the same size.
+    const std::size_t rows = 2520;
+    const std::size_t cols =
+        std::max<std::size_t>(1, static_cast<std::size_t>(opt.gib * double(1 << 30)) / 8 / rows);
+    const double bytes = double(rows * cols * sizeof(double));
+    const double gb = bytes / 1e9;
+    const auto started = clock_type::now();
+    const shmpool::call_options quiet = quiet_options();
+
+    std::printf("fill sweep: workers %s; %d rounds, interleaved; array %zu x %zu float64 "
+                "(%.3f GiB); %zu usable cores\n",
+                join(opt.workers, ",").c_str(),
+                opt.rounds, rows, cols, bytes / double(1 << 30),
+                shmpool::process_pool::usable_cores());
+    std::fflush(stdout);
+
+    const std::string s_warm = "warm fill (every page mapped before)";
+    const std::string s_touch = "first touch (fresh array, created and filled by the parent)";
+    // Each point is allocated once (stable addresses for the baselines); only its values grow.
+    std::vector<std::unique_ptr<point>> all;
+    const auto add = [&](const std::string& section, const std::string& series,
+                         const std::string& name, int w) -> point& {
+        all.push_back(std::make_unique<point>(point{section, series, name, w, {}, nullptr}));
+        return *all.back();
+    };
+    point& memset_pt = add(s_warm, "memset, 1 thread", "memset, 1 thread (ceiling)", 0);
+    std::vector<point*> warm, omp, touch, forked;
+    for (int w : opt.workers) {
+        const std::string n = std::to_string(w);
+        omp.push_back(&add(s_warm, "OpenMP", "OpenMP parallel for, " + n + " threads", w));
+        warm.push_back(&add(s_warm, "shmpool warm", "shmpool for_each, " + n + " workers", w));
+        warm.back()->baseline = omp.back();
+        forked.push_back(&add(s_touch, "fork and write",
+                              "fork " + n + " children, write, _exit", w));
+        touch.push_back(&add(s_touch, "shmpool first touch",
+                             "shmpool first call + touch_rows, " + n + " workers", w));
+        touch.back()->baseline = forked.back();
+    }
+
+    // ---- warm fill ----------------------------------------------------------------------------
+    {
+        const std::string name = guard.make_name("warm");
+        array a = array::create(name, {rows, cols});
+        std::fill_n(a.data(), rows * cols, 42.0);  // the parent fills first, like the book
+        for (auto& pool : pools)
+            for (int k = 0; k < 2; ++k) pool->for_each(0, rows, row_writer{a, cols, 1.0}, quiet);
+        std::memset(a.data(), 0, rows * cols * sizeof(double));
+
+        for (int r = 0; r < opt.rounds; ++r) {
+            const double v = 2.0 + r;
+            std::vector<std::function<void()>> steps;
+            steps.push_back([&] {
+                const auto t = clock_type::now();
+                std::memset(a.data(), 0, rows * cols * sizeof(double));
+                memset_pt.values.push_back(gb / seconds_since(t));
+                spot_check(a, rows, cols, 0.0, "memset");
+            });
+            for (std::size_t i = 0; i < opt.workers.size(); ++i) {
+                steps.push_back([&, i] {
+                    const auto t = clock_type::now();
+                    pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.25}, quiet);
+                    warm[i]->values.push_back(gb / seconds_since(t));
+                    spot_check(a, rows, cols, v + 0.25, warm[i]->name);
+                });
+                steps.push_back([&, i] {
+                    omp[i]->values.push_back(
+                        omp_fill_in_child(a.data(), rows, cols, opt.workers[i], v + 0.75, gb));
+                    spot_check(a, rows, cols, v + 0.75, omp[i]->name);
+                });
+            }
+            for (std::size_t k = 0; k < steps.size(); ++k)
+                steps[(k + std::size_t(r) * 3) % steps.size()]();
+        }
+        guard.remove(name);
+        for (auto& pool : pools) let_workers_release(*pool, name);
+    }
+    std::vector<const point*> view;
+    for (const auto& p : all) view.push_back(p.get());
+    print_section(s_warm, view);
+    std::printf("(%.1f s so far)\n", seconds_since(started));
+
+    // ---- first touch --------------------------------------------------------------------------
+    for (int r = 0; r < opt.rounds; ++r) {
+        const double v = 3.0 + r;
+        // A fresh array, created and filled by the parent (untimed); `timed` writes it.
+        const auto with_fresh_array = [&](const std::string& tag, point& out,
+                                          const std::function<double(array&)>& timed,
+                                          shmpool::process_pool* pool) {
+            const std::string name = guard.make_name(tag);
+            array a = array::create(name, {rows, cols});
+            std::fill_n(a.data(), rows * cols, 42.0);
+            out.values.push_back(timed(a));
+            spot_check(a, rows, cols, v, out.name);
+            guard.remove(name);
+            if (pool) let_workers_release(*pool, name);
+        };
+        std::vector<std::function<void()>> steps;
+        for (std::size_t i = 0; i < opt.workers.size(); ++i) {
+            steps.push_back([&, i] {
+                with_fresh_array("touch", *touch[i], [&](array& a) {
+                    const auto t = clock_type::now();
+                    pools[i]->for_each(0, rows, row_writer{a, cols, v},
+                                       quiet_options().touch_rows(a));
+                    return gb / seconds_since(t);
+                }, pools[i].get());
+            });
+            steps.push_back([&, i] {
+                with_fresh_array("fork", *forked[i], [&](array& a) {
+                    return fork_and_write(a.data(), rows, cols, opt.workers[i], v, gb);
+                }, nullptr);
+            });
+        }
+        for (std::size_t k = 0; k < steps.size(); ++k)
+            steps[(k + std::size_t(r) * 3) % steps.size()]();
+    }
+    print_section(s_touch, view);
+
+    const double total = seconds_since(started);
+    std::printf("\ntotal %.1f s\n", total);
+    if (!opt.json.empty()) {
+        char gib_text[32];
+        std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
+        const std::string list = "[" + join(opt.workers, ", ") + "]";
+        write_json(opt.json,
+                   {{"gib", gib_text},
+                    {"rows", std::to_string(rows)},
+                    {"cols", std::to_string(cols)},
+                    {"rounds", std::to_string(opt.rounds)},
+                    {"quick", opt.quick ? "true" : "false"},
+                    {"workers", list},
+                    {"usable_cores", std::to_string(shmpool::process_pool::usable_cores())},
+                    {"seconds", json_number(total)}},
+                   view);
+        std::printf("wrote %s\n", opt.json.c_str());
+    }
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "fill_sweep: %s\n", e.what());
+    return 1;
+}
