@@ -178,9 +178,11 @@ std::size_t free_bytes(const std::string& dir) {
 }
 
 mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path) {
-    const int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-    void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, flags, fd, 0);
+    void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path);
+    // MAP_POPULATE would map a shared file's pages read-only, and the first writes would fault
+    // all the same; MADV_POPULATE_WRITE (Linux 5.14) maps them writable. Older kernels: skip.
+    if (populate) ::madvise(addr, length, MADV_POPULATE_WRITE);
     return mapped_region(addr, length);
 }
 

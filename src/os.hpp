@@ -90,7 +90,7 @@ int set_ofd_lock(int fd, short type, bool wait) noexcept;
 std::size_t free_bytes(const std::string& dir);
 
 /// mmap(2) of the first `length` bytes of `fd`, shared and read-write. With `populate`, the
-/// page tables are filled at once (MAP_POPULATE).
+/// page tables are filled at once, writable (MADV_POPULATE_WRITE, where the kernel has it).
 mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path);
 
 /// The directory of named segments: /dev/shm, or $SHMPOOL_SHM_DIR when set (read once).
