@@ -177,6 +177,18 @@ std::size_t free_bytes(const std::string& dir) {
     return static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
 }
 
+std::size_t available_memory_bytes() noexcept {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::size_t kb = 0, total = 0;
+    std::string unit;
+    while (in >> key >> kb) {
+        std::getline(in, unit);
+        if (key == "MemAvailable:" || key == "SwapFree:") total += kb;
+    }
+    return total * 1024;
+}
+
 mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path) {
     void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path);

@@ -89,6 +89,11 @@ int set_ofd_lock(int fd, short type, bool wait) noexcept;
 /// Bytes available to unprivileged users on the file system holding `dir`.
 std::size_t free_bytes(const std::string& dir);
 
+/// Memory the system can still give (MemAvailable + SwapFree of /proc/meminfo), or 0 when
+/// unknown. A tmpfs segment lives in it: a tmpfs as large as RAM would let a segment grow until
+/// the OOM killer steps in, where a check against this refuses it up front.
+std::size_t available_memory_bytes() noexcept;
+
 /// mmap(2) of the first `length` bytes of `fd`, shared and read-write. With `populate`, the
 /// page tables are filled at once, writable (MADV_POPULATE_WRITE, where the kernel has it).
 mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path);

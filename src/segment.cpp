@@ -277,6 +277,15 @@ no_space_error no_space(const location& where, const std::string& dir, std::size
 void check_space(const location& where, const std::string& dir, std::size_t needed) {
     const std::size_t available = free_bytes(dir);
     if (available < needed) throw no_space(where, dir, needed, available);
+    if (where.is_file()) return;
+    const std::size_t memory = available_memory_bytes();  // /dev/shm pages live in memory
+    if (memory != 0 && memory < needed)
+        throw no_space_error("not enough memory for " + where.describe() + ": it needs " +
+                                 gib_text(needed) + ", the system has " + gib_text(memory) +
+                                 " available (MemAvailable + SwapFree), and an array in " + dir +
+                                 " lives in memory; make it smaller, free memory, or back it "
+                                 "with a file (shmpool::file_path)",
+                             needed, memory);
 }
 
 }  // namespace

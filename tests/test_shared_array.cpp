@@ -11,6 +11,7 @@
 #include <fstream>
 #include <xtensor/xview.hpp>
 
+#include "os.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "test_support.hpp"
 
@@ -213,6 +214,21 @@ TEST(shared_array, too_big_for_dev_shm_is_an_error_at_creation_and_leaves_nothin
         EXPECT_NE(entry, name);
         EXPECT_NE(entry.rfind(staging, 0), 0u) << "staging file left: " << entry;
     }
+}
+
+TEST(shared_array, more_than_the_memory_available_is_refused_before_the_oom_killer_acts) {
+    const std::string name = unique_name("oom");
+    shm_guard guard(name);
+    const std::size_t memory = detail::available_memory_bytes();
+    ASSERT_GT(memory, 0u);
+    try {
+        shared_array<std::uint8_t>::create(name, {memory + (std::size_t{1} << 30)});
+        FAIL() << "created an array larger than the memory available";
+    } catch (const no_space_error& e) {
+        EXPECT_GT(e.needed_bytes(), memory);
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos);
+    }
+    EXPECT_FALSE(test::shm_exists(name));
 }
 
 TEST(shared_array, a_segment_that_is_not_an_array_is_an_error_not_a_crash) {
