@@ -11,7 +11,9 @@
 //                      std::atomic<long>::fetch_add by 4 threads of one (forked) process;
 //   3. file counter    a number kept as text in a file under /tmp, opened, read and rewritten
 //                      under file_lock by 4 processes x 1,000 (as demos/counter_file_lock.cpp
-//                      does), against the same in Python under fcntl.flock;
+//                      does: 20 zero-padded digits rewritten in place), against the same, with
+//                      the same system calls, in Python under fcntl.flock; and, for reference,
+//                      the former protocol (truncate to 0 and write), which waits for the disk;
 //   4. lock rates      lock+unlock pairs per second, uncontended and with 4 processes, of
 //                      robust_mutex, shared_rwlock (exclusive, shared), semaphore and file_lock,
 //                      against multiprocessing.Lock, multiprocessing.Semaphore and fcntl.flock.
@@ -444,85 +446,103 @@ T& renew(T& object, Args&&... args) {
 
 // ---------------------------------------------------------------------------------------------
 // Figure 3: the file counter of demos/counter_file_lock.cpp
+//
+// The protocol, the same as the demo's and as bench/python_counters.py's: the count is 20
+// zero-padded digits at the start of the file, read with one pread and written over with one
+// pwrite at offset 0, never truncated. Why: on ext4 (/tmp here), a file truncated to 0 and
+// written again is flushed to disk when it is closed (auto_da_alloc), so a counter that
+// truncates waits for the disk at every increment, on both sides, and the comparison measures
+// the disk, not the locks. `truncating` is that former protocol (truncate to 0, then write as
+// many digits as needed), kept as a reference row.
 
-long read_count(int fd) {
+constexpr int count_width = 20;  // any long fits
+
+long read_count(int fd, bool truncating) {
     char buf[32] = {};
-    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    return n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    if (truncating) {
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        return n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    }
+    if (::pread(fd, buf, count_width, 0) != count_width)
+        throw std::runtime_error("the counter file is short");
+    char* end = nullptr;
+    const long value = std::strtol(buf, &end, 10);
+    if (end != buf + count_width) throw std::runtime_error("the counter file holds no number");
+    return value;
 }
 
-// As the demo: truncate to 0, then write. With `in_place`, write over the old number and then
-// truncate to the new length (ext4 flushes a file truncated to 0 and rewritten when it is
-// closed: auto_da_alloc).
-void write_count(int fd, long value, bool in_place) {
-    const std::string text = std::to_string(value);
-    const bool ok = in_place ? ::pwrite(fd, text.data(), text.size(), 0) ==
-                                       static_cast<ssize_t>(text.size()) &&
-                                   ::ftruncate(fd, static_cast<off_t>(text.size())) == 0
-                             : ::ftruncate(fd, 0) == 0 &&
-                                   ::pwrite(fd, text.data(), text.size(), 0) ==
-                                       static_cast<ssize_t>(text.size());
+void write_count(int fd, long value, bool truncating) {
+    char text[32];
+    const int n = truncating ? std::snprintf(text, sizeof text, "%ld", value)
+                             : std::snprintf(text, sizeof text, "%0*ld", count_width, value);
+    const bool ok = (!truncating || ::ftruncate(fd, 0) == 0) && ::pwrite(fd, text, n, 0) == n;
     if (!ok) throw std::runtime_error(std::string("cannot write the counter file: ") +
                                       std::strerror(errno));
 }
 
-long file_total(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error("cannot open " + path);
-    const long n = read_count(fd);
+// A fresh counter file holding 0.
+void start_count(const std::string& path, bool truncating) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + path);
+    try {
+        write_count(fd, 0, truncating);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
     ::close(fd);
-    return n;
 }
 
-// Seconds for `n` increments of the file counter rewritten in place, in this process, without
-// a lock: what the file operations cost by themselves.
-double file_ops_alone(const std::string& path, long n) {
-    {
-        std::ofstream f(path, std::ios::trunc);
-        f << "0";
-        if (!f.flush()) throw std::runtime_error("cannot write " + path);
-    }
-    const auto start = clock_type::now();
-    for (long i = 0; i < n; ++i) {
-        const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) throw std::runtime_error("cannot open " + path);
-        try {
-            write_count(fd, read_count(fd) + 1, true);
-        } catch (...) {
-            ::close(fd);
-            throw;
-        }
+// One increment: open, read, write, close (the caller holds the lock, if any).
+void increment_count(const std::string& path, bool truncating) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    try {
+        write_count(fd, read_count(fd, truncating) + 1, truncating);
+    } catch (...) {
         ::close(fd);
+        throw;
     }
+    ::close(fd);
+}
+
+long file_total(const std::string& path, bool truncating) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    try {
+        const long n = read_count(fd, truncating);
+        ::close(fd);
+        return n;
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+}
+
+// Seconds for `n` increments of the file counter (in place), in this process, without a lock:
+// what the file operations cost by themselves.
+double file_ops_alone(const std::string& path, long n) {
+    start_count(path, false);
+    const auto start = clock_type::now();
+    for (long i = 0; i < n; ++i) increment_count(path, false);
     const double s = seconds_since(start);
-    if (file_total(path) != n) throw std::runtime_error("file counter without a lock: wrong");
+    if (file_total(path, false) != n)
+        throw std::runtime_error("file counter without a lock: wrong");
     return s;
 }
 
 // Seconds for `procs` x `count` increments of the file counter under file_lock.
 double file_counter(const std::string& path, const std::string& lock_path, long count,
-                    bool in_place) {
-    {
-        std::ofstream f(path, std::ios::trunc);
-        f << "0";
-        if (!f.flush()) throw std::runtime_error("cannot write " + path);
-    }
+                    bool truncating) {
+    start_count(path, truncating);
     const double s = run_processes("file counter", [&](int) {
         shmpool::file_lock lock(lock_path);  // one per process, made after the fork
         for (long i = 0; i < count; ++i) {
             std::lock_guard held(lock);
-            const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-            if (fd < 0) throw std::runtime_error("cannot open " + path);
-            try {
-                write_count(fd, read_count(fd) + 1, in_place);
-            } catch (...) {
-                ::close(fd);
-                throw;
-            }
-            ::close(fd);
+            increment_count(path, truncating);
         }
     });
-    const long total = file_total(path);
+    const long total = file_total(path, truncating);
     if (total != procs * count)
         throw std::runtime_error("file counter: expected " + std::to_string(procs * count) +
                                  ", got " + std::to_string(total));
@@ -688,7 +708,7 @@ struct py_rates {
     double uncontended = no_value, contended = no_value;
 };
 struct python_figures {
-    py_counter value, value_book, rawvalue, file, file_inplace;
+    py_counter value, value_book, rawvalue, file, file_truncate;
     py_rates lock, sem, flock;
     std::string version;
 };
@@ -728,7 +748,7 @@ python_figures run_python(bool quick) {
     out.value_book = counter("value_book");
     out.rawvalue = counter("rawvalue");
     out.file = counter("file");
-    out.file_inplace = counter("file_inplace");
+    out.file_truncate = counter("file_truncate");
     out.lock = rates("multiprocessing.Lock");
     out.sem = rates("multiprocessing.Semaphore");
     out.flock = rates("fcntl.flock");
@@ -830,7 +850,7 @@ int main(int argc, char** argv) try {
                      "ns/add", false, {}};
     series procs_add_open{"  the same, handle opened in each process", "ns/add", false, {}};
     series py_file{"", "us/incr", false, {}}, cpp_file{"", "us/incr", false, {}};
-    series py_file_ip{"", "us/incr", false, {}}, cpp_file_ip{"", "us/incr", false, {}};
+    series py_file_tr{"", "us/incr", false, {}}, cpp_file_tr{"", "us/incr", false, {}};
     series file_alone{"", "us/incr", false, {}};
     // Figure 4, in pairs per second.
     const auto rate_series = [](const std::string& name) {
@@ -866,7 +886,7 @@ int main(int argc, char** argv) try {
                 py_book_ms.values.push_back(py.value_book.seconds * 1e3);
                 py_raw.values.push_back(py.rawvalue.per_increment_ns);
                 py_file.values.push_back(py.file.per_increment_ns / 1e3);
-                py_file_ip.values.push_back(py.file_inplace.per_increment_ns / 1e3);
+                py_file_tr.values.push_back(py.file_truncate.per_increment_ns / 1e3);
                 py_lock_1.values.push_back(py.lock.uncontended);
                 py_lock_4.values.push_back(py.lock.contended);
                 py_sem_1.values.push_back(py.sem.uncontended);
@@ -954,11 +974,11 @@ int main(int argc, char** argv) try {
                 join({child}, "fetch_add threads");
                 threads_add.values.push_back(double(area.g.done[0].ops.load()) / n);
             },
-            [&] {  // 3. the file counter, as the demo does and rewritten in place
+            [&] {  // 3. the file counter, as the demo does, and by the former protocol
                 const double n = double(procs) * double(file_count);
                 cpp_file.values.push_back(
                     file_counter(counter_path, counter_lock_path, file_count, false) / n * 1e6);
-                cpp_file_ip.values.push_back(
+                cpp_file_tr.values.push_back(
                     file_counter(counter_path, counter_lock_path, file_count, true) / n * 1e6);
                 file_alone.values.push_back(file_ops_alone(counter_path, procs * file_count) /
                                             n * 1e6);
@@ -1031,9 +1051,10 @@ int main(int argc, char** argv) try {
     cpp_raw.name = "raw_value<long> + robust_mutex, " + count_text(procs, double(value_count));
     py_file.name = "Python fcntl.flock counter, " + py_file_n;
     cpp_file.name = "file_lock counter (as the demo), " + count_text(procs, double(file_count));
-    py_file_ip.name = "Python fcntl.flock, rewritten in place, " + py_file_n;
-    cpp_file_ip.name = "file_lock, rewritten in place, " + count_text(procs, double(file_count));
-    file_alone.name = "  in place, 1 process x " + grouped(procs * file_count) + ", no lock";
+    py_file_tr.name = "  former protocol (truncate): Python, " + py_file_n;
+    cpp_file_tr.name = "  former protocol (truncate): file_lock, " +
+                       count_text(procs, double(file_count));
+    file_alone.name = "  file operations alone, 1 process x " + grouped(procs * file_count);
 
     // ---- report -------------------------------------------------------------------------------
     const std::string s1 = "1. counter under a lock, 4 processes (time per increment)";
@@ -1062,8 +1083,8 @@ int main(int argc, char** argv) try {
         figure& f = add_figure(s3, cpp_file, &py_file);
         set_target(f, ">= 3x", f.ratio, 3, true);
     }
-    add_figure(s3, py_file_ip);
-    add_figure(s3, cpp_file_ip, &py_file_ip);
+    add_figure(s3, py_file_tr);
+    add_figure(s3, cpp_file_tr, &py_file_tr);
     add_figure(s3, file_alone);
     for (const series* s : {&py_lock_1, &py_lock_4, &py_sem_1, &py_sem_4, &py_flock_1, &py_flock_4})
         add_figure(s4, *s);
@@ -1096,17 +1117,17 @@ int main(int argc, char** argv) try {
     std::printf("(%ld online CPUs: %d processes and %d threads oversubscribe them alike; ratio = "
                 "threads' time / processes' time, each from a common start to the last one's end "
                 "(fork, thread creation and exit left out); the threads run in a forked child. "
-                "A handle "
-                "copied across fork() finds its mapping again on every access "
-                "(segment_handle::get: another PID, so find_segment); one opened in the process "
-                "takes the fast path)\n",
+                "A handle copied across fork() looks its segment up once, at its first use in the "
+                "child (segment_handle::get refreshes its cache in place), like one opened in "
+                "the child)\n",
                 cpus, procs, procs);
     print_section(s3);
-    std::printf("(as the demo: open, read, truncate to 0, write, close, under the lock. On ext4, a "
-                "file truncated to 0 and rewritten is flushed to disk at close (auto_da_alloc), "
-                "so that figure waits for the disk; 'in place' writes first and truncates to the "
-                "length, which it does not do. 'no lock': the file operations alone, the floor of "
-                "a counter whose increments are serialised)\n");
+    std::printf("(as the demo, on both sides with the same system calls: open, pread, pwrite, "
+                "close under the lock, the count being 20 zero-padded digits rewritten in place. "
+                "The former protocol truncated the file to 0 and wrote the number: on ext4 a file "
+                "truncated to 0 and rewritten is flushed to disk at close (auto_da_alloc), so "
+                "those rows wait for the disk. 'alone': the file operations without a lock in "
+                "one process, the floor of a counter whose increments are serialised)\n");
     print_section(s4);
     print_lock_table(table);
 

@@ -9,12 +9,16 @@ Measures, with the 'fork' start method:
   * rawvalue   multiprocessing.RawValue('l') incremented under a separate multiprocessing.Lock,
                4 x 100,000 (20,000 with --quick);
   * file       the book's lock-file counter: a number kept as text in a file under /tmp, each
-               increment opening it, reading it, truncating it to 0 and writing the new number,
+               increment opening the file, reading the number and writing the next one over it,
                under fcntl.flock(LOCK_EX) on a lock file that each process opens after the fork;
-               4 x 1,000 (4 x 250 with --quick);
-  * file_inplace  the same, but the new number is written over the old one and the file then
-               truncated to its length (never to 0): on ext4, a file truncated to 0 and rewritten
-               is flushed to disk when closed (auto_da_alloc), which costs milliseconds;
+               4 x 1,000 (4 x 250 with --quick). The number is 20 zero-padded digits rewritten
+               in place (os.pwrite at offset 0, no truncation), with the very system calls of
+               the C++ side (open, pread, pwrite, close: os.* rather than Python's buffered
+               files, which add fstat, ioctl and lseek calls of their own). Why in place: on
+               ext4, a file truncated to 0 and rewritten is flushed to disk when it is closed
+               (auto_da_alloc), so a counter that truncates measures the disk, on both sides;
+  * file_truncate  the former protocol, for reference: the number written after truncating
+               the file to 0 (as many digits as it needs), each increment waiting for the disk;
   * lock rates acquire+release pairs per second of multiprocessing.Lock, multiprocessing.
                Semaphore(1) and fcntl.flock, uncontended (this process alone) and contended (4
                processes for a fixed time, started together).
@@ -89,38 +93,65 @@ def rawvalue_counter(ctx, procs, count):
     return counter_result(procs, count, seconds, v.value)
 
 
-def read_count(path):
-    with open(path) as f:
-        text = f.read()
-    return int(text) if text else 0
+WIDTH = 20  # digits of the counter file: any 64-bit count fits
 
 
-def file_counter(ctx, procs, count, path, lock_path, in_place=False):
-    """The lock-file counter: open, read, rewrite the counter file under fcntl.flock."""
-    with open(path, "w") as f:
-        f.write("0")
+def read_count(fd, truncating=False):
+    """The number in the counter file open as `fd` (os.pread, as the C++ side)."""
+    if truncating:
+        return int(os.pread(fd, 32, 0) or b"0")
+    text = os.pread(fd, WIDTH, 0)
+    if len(text) != WIDTH or not text.isdigit():
+        raise RuntimeError(f"the counter file holds no number: {text!r}")
+    return int(text)
+
+
+def write_count(fd, value, truncating=False):
+    if truncating:
+        os.ftruncate(fd, 0)
+        text = b"%d" % value
+    else:
+        text = b"%0*d" % (WIDTH, value)
+    if os.pwrite(fd, text, 0) != len(text):
+        raise RuntimeError("short write to the counter file")
+
+
+def file_total(path, truncating=False):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return read_count(fd, truncating)
+    finally:
+        os.close(fd)
+
+
+def file_counter(ctx, procs, count, path, lock_path, truncating=False):
+    """The lock-file counter: open, read, rewrite, close the counter file under fcntl.flock,
+    with the system calls of bench/locks.cpp under shmpool::file_lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        write_count(fd, 0, truncating)
+    finally:
+        os.close(fd)
 
     def work(_):
         # Opened after the fork: flock locks belong to the open file, which must not be shared.
-        with open(lock_path, "a") as lock_file:
-            fd = lock_file.fileno()
+        lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
             for _ in range(count):
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 try:
-                    with open(path, "r+") as f:
-                        n = int(f.read() or 0)
-                        f.seek(0)
-                        if in_place:
-                            f.write(str(n + 1))
-                            f.truncate()  # flushes the write, then cuts at its end
-                        else:
-                            f.truncate()
-                            f.write(str(n + 1))
+                    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+                    try:
+                        write_count(fd, read_count(fd, truncating) + 1, truncating)
+                    finally:
+                        os.close(fd)
                 finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        finally:
+            os.close(lock_fd)
 
     seconds = run_processes(ctx, procs, work)
-    return counter_result(procs, count, seconds, read_count(path))
+    return counter_result(procs, count, seconds, file_total(path, truncating))
 
 
 BATCH = 64  # pairs between two looks at the clock or the stop flag
@@ -237,8 +268,8 @@ def main():
             "value_book": value_counter(ctx, PROCS, book),
             "rawvalue": rawvalue_counter(ctx, PROCS, big),
             "file": file_counter(ctx, PROCS, file_count, paths[0], paths[1]),
-            "file_inplace": file_counter(ctx, PROCS, file_count, paths[0], paths[1],
-                                         in_place=True),
+            "file_truncate": file_counter(ctx, PROCS, file_count, paths[0], paths[1],
+                                          truncating=True),
             "lock_rates": lock_rates(ctx, seconds_uncontended, seconds_contended, paths[2]),
             "start_method": "fork",
             "python": sys.version.split()[0],
@@ -250,7 +281,7 @@ def main():
     if args.json:
         print(json.dumps(out))
         return
-    for key in ("value", "value_book", "rawvalue", "file", "file_inplace"):
+    for key in ("value", "value_book", "rawvalue", "file", "file_truncate"):
         r = out[key]
         print(f"{key:>12}: {r['procs']} x {r['count']:>7,}: {r['seconds'] * 1e3:9.1f} ms, "
               f"{r['per_increment_ns'] / 1e3:8.3f} us per increment")

@@ -80,9 +80,6 @@ bool is_symlink(const std::string& path) {
 }
 
 [[noreturn]] void throw_lock_error(int err, const std::string& path) {
-    if (err == EINVAL)
-        throw_system(err, "cannot lock " + path + " (open-file-description locks need Linux " +
-                              "3.15 or later)");
     throw_system(err, "cannot lock " + path);
 }
 
@@ -142,14 +139,14 @@ file_lock& file_lock::operator=(file_lock&& other) noexcept {
 
 void file_lock::lock() {
     check_usable("lock");
-    const int err = detail::set_ofd_lock(fd_, F_WRLCK, true);
+    const int err = detail::lock_file(fd_, detail::file_lock_op::lock_exclusive);
     if (err != 0) throw_lock_error(err, path_);
     owned_ = true;
 }
 
 bool file_lock::try_lock() {
     check_usable("try_lock");
-    const int err = detail::set_ofd_lock(fd_, F_WRLCK, false);
+    const int err = detail::lock_file(fd_, detail::file_lock_op::try_lock_exclusive);
     if (err == EAGAIN) return false;
     if (err != 0) throw_lock_error(err, path_);
     owned_ = true;
@@ -170,7 +167,7 @@ bool file_lock::try_lock_within(wait_duration wait) {
 
 void file_lock::unlock() {
     check_usable("unlock");
-    const int err = detail::set_ofd_lock(fd_, F_UNLCK, false);
+    const int err = detail::lock_file(fd_, detail::file_lock_op::unlock);
     if (err != 0) throw_system(err, "cannot unlock " + path_);
     owned_ = false;
 }
@@ -195,7 +192,7 @@ void file_lock::check_usable(const char* operation) const {
 void file_lock::release() noexcept {
     if (fd_ >= 0) {
         // In a forked child the descriptor shares the parent's lock: close it, never unlock.
-        if (owned_ && pid_ == detail::current_pid()) detail::set_ofd_lock(fd_, F_UNLCK, false);
+        if (owned_ && pid_ == detail::current_pid()) detail::lock_file(fd_, detail::file_lock_op::unlock);
         ::close(fd_);
     }
     fd_ = -1;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -161,13 +162,12 @@ int unlink_path(const std::string& path) noexcept {
     return ::unlink(path.c_str()) == 0 ? 0 : errno;
 }
 
-int set_ofd_lock(int fd, short type, bool wait) noexcept {
-    struct flock fl{};
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, however long it grows
-    const int command = wait ? F_OFD_SETLKW : F_OFD_SETLK;
-    if (retry_eintr([&] { return ::fcntl(fd, command, &fl); }) == 0) return 0;
-    return errno == EACCES ? EAGAIN : errno;  // POSIX allows either for a conflicting lock
+int lock_file(int fd, file_lock_op op) noexcept {
+    const int how = op == file_lock_op::unlock          ? LOCK_UN
+                    : op == file_lock_op::lock_exclusive ? LOCK_EX
+                                                         : LOCK_EX | LOCK_NB;
+    if (retry_eintr([&] { return ::flock(fd, how); }) == 0) return 0;
+    return errno == EWOULDBLOCK ? EAGAIN : errno;
 }
 
 std::size_t free_bytes(const std::string& dir) {

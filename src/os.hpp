@@ -81,10 +81,13 @@ int rename_path(const std::string& from, const std::string& to, bool replace) no
 /// unlink(2); returns the error number (0 on success).
 int unlink_path(const std::string& path) noexcept;
 
-/// Takes (F_WRLCK) or releases (F_UNLCK) an open-file-description lock on the whole of `fd`
-/// (fcntl F_OFD_SETLK, or F_OFD_SETLKW with `wait`, retried on EINTR). Returns the error number:
-/// 0, EAGAIN when another open file description holds the lock, EINVAL before Linux 3.15.
-int set_ofd_lock(int fd, short type, bool wait) noexcept;
+enum class file_lock_op { lock_exclusive, try_lock_exclusive, unlock };
+
+/// flock(2) on `fd`, retried on EINTR: an exclusive lock on the whole file that belongs to the
+/// open file description (like an OFD lock) and is the lock Python's fcntl.flock and the
+/// filelock package take. Returns the error number: 0, or EAGAIN when another open file
+/// description holds it (try_lock_exclusive).
+int lock_file(int fd, file_lock_op op) noexcept;
 
 /// Bytes available to unprivileged users on the file system holding `dir`.
 std::size_t free_bytes(const std::string& dir);

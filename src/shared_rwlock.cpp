@@ -1,13 +1,29 @@
 // shmpool::shared_rwlock: readers counted per process in a slot table, a writer bit that turns
 // new readers away, and a robust mutex that serialises writers and reports their death.
 //
-// state_ bits, changed only by the thread holding writer_:
+// state_ bits, changed only by the thread holding writer_ (waiters_bit: also by readers):
 //   writer_bit        a writer holds writer_ and holds or waits for the lock: readers stay out
 //   inconsistent_bit  a writer died; the next exclusive holder must repair (owner_died_error)
 //   broken_bit        unlocked after a death without mark_consistent(): not recoverable
-// A reader registers (slot count + 1) and then checks state_; a writer sets writer_bit and then
-// counts the readers. Both sides use sequentially consistent operations, so at least one of
-// them sees the other.
+//   waiters_bit       a reader sleeps (or is about to) on state_: whoever clears writer_bit must
+//                     wake it. Set by a reader only together with writer_bit (a compare-and-swap
+//                     from a value that has it), cleared with writer_bit, so an uncontended
+//                     unlock() makes no system call.
+// A reader registers (slot count + 1, then its slot's bit in occupied_) and then checks state_;
+// a writer sets writer_bit and then counts the readers, looking only at the slots whose bit is
+// set in occupied_. All these operations are sequentially consistent, so at least one side sees
+// the other.
+//
+// occupied_ (one bit per slot) lets a writer skip the slots no process has claimed: a lock that
+// no reader has used costs a writer no slot look-up at all. A reader makes sure of its slot's
+// bit after each hold it adds (a load, and a fetch_or in the rare case it is clear: the word is
+// read-mostly). Only the holder of writer_ clears bits, of free slots (word 0), and it reads the
+// slot again after clearing: if a process claimed it meanwhile, the bit is set back. So a hold
+// that a reader keeps (it saw no writer_bit after ensuring its bit) is always in a slot whose bit
+// the next writer sees.
+//
+// The thread id that marks the exclusive holder is cached per thread (gettid() is a system call
+// in glibc), with the PID it was read in, so a forked child's thread reads its own.
 #include "shmpool/shared_rwlock.hpp"
 
 #include <errno.h>
@@ -28,6 +44,8 @@ namespace shmpool {
 
 static_assert(std::is_standard_layout_v<shared_rwlock>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(shared_rwlock::reader_slots % 64 == 0, "occupied_ has one bit per slot");
+static_assert(sizeof(shared_rwlock) == 8320, "the size the class comment documents");
 
 namespace {
 
@@ -37,6 +55,7 @@ using std::chrono::steady_clock;
 constexpr std::uint32_t writer_bit = 1u << 0;
 constexpr std::uint32_t inconsistent_bit = 1u << 1;
 constexpr std::uint32_t broken_bit = 1u << 2;
+constexpr std::uint32_t waiters_bit = 1u << 3;
 
 constexpr auto writer_probe_interval = milliseconds(10);  // readers: did the writer die?
 constexpr auto first_reclaim_delay = milliseconds(10);    // writer: did a reader die?
@@ -78,6 +97,19 @@ std::uint64_t self_token() noexcept {
     token = (static_cast<std::uint64_t>(pid) & pid_mask) | ((start & start_mask) << pid_bits);
     cached.store(token, std::memory_order_relaxed);
     return token;
+}
+
+/// This thread's id, without a system call after the first one (per thread, and again in a
+/// forked child, whose thread has another id: detail::current_pid() is refreshed by fork).
+pid_t this_thread_id() noexcept {
+    thread_local pid_t tid = 0;
+    thread_local pid_t tid_pid = 0;
+    const pid_t pid = detail::current_pid();
+    if (tid == 0 || tid_pid != pid) {
+        tid = ::gettid();
+        tid_pid = pid;
+    }
+    return tid;
 }
 
 /// Whether some process other than a zombie has this PID (when /proc does not tell).
@@ -126,7 +158,7 @@ bool shared_rwlock::lock_until(detail::steady_time deadline) {
 }
 
 void shared_rwlock::unlock() noexcept {
-    if (writer_tid_.load(std::memory_order_relaxed) != ::gettid()) return;  // not the holder
+    if (writer_tid_.load(std::memory_order_relaxed) != this_thread_id()) return;  // not holder
     writer_tid_.store(0, std::memory_order_relaxed);
     if (state_.load(std::memory_order_relaxed) & inconsistent_bit) {
         state_.fetch_or(broken_bit, std::memory_order_seq_cst);  // died, and nobody repaired
@@ -137,7 +169,7 @@ void shared_rwlock::unlock() noexcept {
 }
 
 void shared_rwlock::mark_consistent() {
-    if (writer_tid_.load(std::memory_order_relaxed) != ::gettid() ||
+    if (writer_tid_.load(std::memory_order_relaxed) != this_thread_id() ||
         !(state_.load(std::memory_order_relaxed) & inconsistent_bit)) {
         detail::throw_errno(EINVAL,
                             "shmpool::shared_rwlock::mark_consistent(): not held "
@@ -181,19 +213,22 @@ shared_rwlock::taken shared_rwlock::finish_exclusive(detail::steady_time deadlin
         writer_.unlock();
         return taken::no;
     }
-    writer_tid_.store(::gettid(), std::memory_order_relaxed);
+    writer_tid_.store(this_thread_id(), std::memory_order_relaxed);
     const bool died = state_.load(std::memory_order_seq_cst) & inconsistent_bit;
     return died ? taken::owner_died : taken::yes;
 }
 
+/// Lets readers in again; wakes them only if one of them said it sleeps.
 void shared_rwlock::clear_writer_bit() noexcept {
-    state_.fetch_and(~writer_bit, std::memory_order_seq_cst);
-    detail::futex_wake_all(state_);
+    const std::uint32_t was =
+        state_.fetch_and(~(writer_bit | waiters_bit), std::memory_order_seq_cst);
+    if (was & waiters_bit) detail::futex_wake_all(state_);
 }
 
 /// Waits until no reader holds the lock. From ~10 ms on, checks now and then (backing off to
 /// 200 ms) whether the readers it waits for are alive, and drops the holds of dead ones.
 bool shared_rwlock::wait_for_readers(detail::steady_time deadline) {
+    if (readers() == 0) return true;  // the common case: no clock, no system call
     auto interval = std::chrono::duration_cast<steady_clock::duration>(first_reclaim_delay);
     auto next_reclaim = steady_clock::now() + interval;
     for (;;) {
@@ -211,9 +246,26 @@ bool shared_rwlock::wait_for_readers(detail::steady_time deadline) {
     }
 }
 
-std::uint64_t shared_rwlock::readers() const noexcept {
+/// The holds of readers (holding writer_, with writer_bit set): those of the slots marked in
+/// occupied_, and the anonymous ones. Clears the bits of free slots (see the file comment).
+std::uint64_t shared_rwlock::readers() noexcept {
     std::uint64_t n = anonymous_.load(std::memory_order_seq_cst);
-    for (const reader_slot& s : slots_) n += count_of(s.word.load(std::memory_order_seq_cst));
+    for (std::size_t w = 0; w < occupied_words; ++w) {
+        std::uint64_t bits = occupied_[w].load(std::memory_order_seq_cst);
+        while (bits != 0) {
+            const unsigned b = static_cast<unsigned>(__builtin_ctzll(bits));
+            bits &= bits - 1;
+            const std::uint64_t mask = std::uint64_t{1} << b;
+            const std::atomic<std::uint64_t>& slot = slots_[w * 64 + b].word;
+            std::uint64_t word = slot.load(std::memory_order_seq_cst);
+            if (word == 0) {  // free: forget it, unless a process claims it meanwhile
+                occupied_[w].fetch_and(~mask, std::memory_order_seq_cst);
+                word = slot.load(std::memory_order_seq_cst);
+                if (word != 0) occupied_[w].fetch_or(mask, std::memory_order_seq_cst);
+            }
+            n += count_of(word);
+        }
+    }
     return n;
 }
 
@@ -239,7 +291,7 @@ bool shared_rwlock::reclaim_dead_readers(bool idle_too) noexcept {
 bool shared_rwlock::lock_shared_until(detail::steady_time deadline) {
     auto next_probe = steady_clock::now();  // check a writer's liveness at once, then every 10 ms
     for (;;) {
-        const std::uint32_t s = try_enter_shared();
+        std::uint32_t s = try_enter_shared();
         if (s == 0) return true;
         if (s & broken_bit) throw not_recoverable_error(broken_message);
         if (!(s & writer_bit)) {  // a writer died and the one who took over timed out
@@ -255,6 +307,13 @@ bool shared_rwlock::lock_shared_until(detail::steady_time deadline) {
             }
         }
         if (now >= deadline) return false;
+        // Say that a reader sleeps, so that clear_writer_bit() wakes it; only while writer_bit
+        // is set (if the state changed meanwhile, look at it again).
+        if (!(s & waiters_bit)) {
+            if (!state_.compare_exchange_strong(s, s | waiters_bit, std::memory_order_seq_cst))
+                continue;
+            s |= waiters_bit;
+        }
         detail::futex_wait_until(state_, s, std::min(deadline, next_probe));
     }
 }
@@ -283,7 +342,7 @@ bool shared_rwlock::repair_first(detail::steady_time deadline) {
 
 void shared_rwlock::unlock_shared() noexcept {
     if ((state_.load(std::memory_order_seq_cst) & writer_bit) &&
-        writer_tid_.load(std::memory_order_relaxed) == ::gettid()) {
+        writer_tid_.load(std::memory_order_relaxed) == this_thread_id()) {
         unlock();  // the hold is exclusive: lock_shared took over from a dead writer
         return;
     }
@@ -327,27 +386,41 @@ void shared_rwlock::notify_writer() noexcept {
     detail::futex_wake_all(drained_);
 }
 
-/// Adds a hold to a slot of this process, claiming a free slot if it has none with room.
-/// False when the table is full.
+/// Adds a hold to a slot of this process, claiming a free slot if it has none with room, and
+/// makes sure writers look at that slot. False when the table is full.
 bool shared_rwlock::add_to_slot(std::uint64_t token) noexcept {
     const std::size_t home = (token & pid_mask) % reader_slots;
     for (std::size_t i = 0; i < reader_slots; ++i) {
-        std::atomic<std::uint64_t>& w = slots_[(home + i) % reader_slots].word;
+        const std::size_t at = (home + i) % reader_slots;
+        std::atomic<std::uint64_t>& w = slots_[at].word;
         std::uint64_t word = w.load(std::memory_order_relaxed);
         while (owner_of(word) == token && count_of(word) < max_count) {
             if (w.compare_exchange_weak(word, word + count_one, std::memory_order_seq_cst)) {
+                mark_occupied(at);
                 return true;
             }
         }
     }
     for (std::size_t i = 0; i < reader_slots; ++i) {
+        const std::size_t at = (home + i) % reader_slots;
         std::uint64_t word = 0;
-        if (slots_[(home + i) % reader_slots].word.compare_exchange_strong(
-                word, token | count_one, std::memory_order_seq_cst)) {
+        if (slots_[at].word.compare_exchange_strong(word, token | count_one,
+                                                    std::memory_order_seq_cst)) {
+            mark_occupied(at);
             return true;
         }
     }
     return false;
+}
+
+/// After a hold was added to slot `at`: sets its bit in occupied_ if a writer cleared it (or
+/// the slot is new). Usually a load of a word that is rarely written.
+void shared_rwlock::mark_occupied(std::size_t at) noexcept {
+    std::atomic<std::uint64_t>& bits = occupied_[at / 64];
+    const std::uint64_t mask = std::uint64_t{1} << (at % 64);
+    if (!(bits.load(std::memory_order_seq_cst) & mask)) {
+        bits.fetch_or(mask, std::memory_order_seq_cst);
+    }
 }
 
 /// Takes a hold off a slot of this process; false when it has none (an anonymous hold).

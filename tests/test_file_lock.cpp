@@ -147,6 +147,26 @@ TEST(file_lock, constructor_creates_the_file_but_does_not_lock) {
     other.unlock();
 }
 
+TEST(file_lock, excludes_python_processes_that_use_fcntl_flock) {
+    const std::string python = SHMPOOL_PYTHON;
+    ASSERT_FALSE(python.empty()) << "no python3 found at configure time";
+    temp_dir dir;
+    const std::string path = dir / "py.lock";
+    file_lock lock(path);
+    lock.lock();
+    // Python's filelock package and fcntl.flock take the same lock: Python must find it held.
+    const std::string script = "import fcntl, sys\nf = open(sys.argv[1], 'a')\ntry:\n"
+                               "    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                               "    sys.exit(1)\nexcept BlockingIOError:\n    sys.exit(0)\n";
+    const std::string file = dir / "probe.py";
+    std::ofstream(file) << script;
+    EXPECT_EQ(test::run_command(python + " " + file + " " + path), 0)
+        << "Python took a lock this file_lock holds";
+    lock.unlock();
+    EXPECT_EQ(test::run_command(python + " " + file + " " + path), 1)
+        << "Python could not take the lock once released";
+}
+
 TEST(file_lock, two_objects_in_one_process_exclude_each_other) {
     temp_dir dir;
     file_lock a(dir / "a.lock");

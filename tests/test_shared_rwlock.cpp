@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "shmpool/shared_rwlock.hpp"
 #include "sync_test_support.hpp"
@@ -153,6 +156,134 @@ TEST(shared_rwlock, a_waiting_writer_is_not_starved_by_a_stream_of_readers) {
         << "readers must go on once the writer has gone";
     s->stop = 1;
     EXPECT_TRUE(children.all_succeed());
+}
+
+/// Nanoseconds on the steady clock (CLOCK_MONOTONIC: one clock for all processes).
+long steady_ns() {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count());
+}
+
+TEST(shared_rwlock, readers_asleep_behind_a_writer_are_woken_when_it_unlocks) {
+    // Readers kept out by a writer sleep on the state word and say so (waiters_bit); unlock()
+    // wakes them only then. A lost wake-up would still let them in, at their next liveness
+    // probe of the writer (every 10 ms): so measure how long they take to get in.
+    constexpr int rounds = 20;
+    constexpr int sleepers = 2;
+    shared_object<shared_state> s;
+    std::vector<long> latency_us;
+    for (int round = 0; round < rounds; ++round) {
+        child_group children;
+        s->lock.lock();
+        s->inside = 0;
+        s->held = 0;
+        for (int c = 0; c < sleepers; ++c) {
+            children.spawn([&, c] {
+                ++s->inside;
+                s->lock.lock_shared();  // untimed: sleeps until the writer leaves
+                s->reads[c] = steady_ns();
+                s->lock.unlock_shared();
+                return 0;
+            });
+        }
+        ASSERT_TRUE(eventually([&] { return s->inside.load() == sleepers; }));
+        std::this_thread::sleep_for(25ms);  // asleep by now, past their first probe
+        const long unlocked = steady_ns();
+        s->lock.unlock();
+        ASSERT_TRUE(children.all_succeed());
+        for (int c = 0; c < sleepers; ++c) latency_us.push_back((s->reads[c] - unlocked) / 1000);
+    }
+    std::sort(latency_us.begin(), latency_us.end());
+    // Woken: tens of microseconds. Not woken: anywhere up to 10 ms, half of them above 5 ms.
+    EXPECT_LT(latency_us[latency_us.size() / 2], 2500)
+        << "readers were not woken: they came in at their next probe";
+    EXPECT_TRUE(s->lock.try_lock()) << "the readers all left";
+    s->lock.unlock();
+}
+
+TEST(shared_rwlock, a_reader_timing_out_behind_a_writer_leaves_the_lock_working) {
+    shared_object<shared_state> s;
+    child_group children;
+    s->lock.lock();
+    const pid_t reader = children.spawn([&] {
+        if (s->lock.try_lock_shared_for(30ms)) return 1;  // said it sleeps, then gave up
+        s->held = 1;
+        if (!eventually([&] { return s->go.load() == 1; })) return 2;
+        if (!s->lock.try_lock_shared_for(5s)) return 3;
+        s->lock.unlock_shared();
+        return 0;
+    });
+    ASSERT_TRUE(eventually([&] { return s->held.load() == 1; }));
+    s->lock.unlock();  // wakes nobody (or a reader already gone): must not matter
+    EXPECT_TRUE(s->lock.try_lock());
+    s->lock.unlock();
+    s->go = 1;
+    EXPECT_EQ(children.wait(reader), 0);
+    EXPECT_TRUE(s->lock.try_lock_shared());
+    s->lock.unlock_shared();
+}
+
+TEST(shared_rwlock, a_forked_child_does_not_hold_its_parents_exclusive_hold) {
+    // The holder is told by its thread id, which is cached per thread: a child's thread must
+    // not pass for the parent's thread it was forked from.
+    shared_object<shared_state> s;
+    child_group children;
+    s->lock.lock();
+    const pid_t child = children.spawn([&] {
+        s->lock.unlock();  // not the holder: does nothing
+        if (s->lock.try_lock_shared()) return 1;
+        if (s->lock.try_lock()) return 2;
+        try {
+            s->lock.mark_consistent();
+            return 3;
+        } catch (const system_error&) {
+        }
+        return 0;
+    });
+    EXPECT_EQ(children.wait(child), 0);
+    std::thread other([&] { s->lock.unlock(); });  // nor does another thread's unlock()
+    other.join();
+    const pid_t probe = children.spawn([&] { return s->lock.try_lock_shared() ? 1 : 0; });
+    EXPECT_EQ(children.wait(probe), 0) << "the parent still holds it";
+    s->lock.unlock();
+    EXPECT_TRUE(s->lock.try_lock_shared());
+    s->lock.unlock_shared();
+}
+
+TEST(shared_rwlock, a_writer_sees_readers_in_slots_freed_and_claimed_again) {
+    // Writers look only at the slots marked occupied; a dead reader's slot is freed, then
+    // forgotten by the next writer, then claimed by new readers: they must be seen.
+    shared_object<shared_state> s;
+    child_group children;
+    for (int c = 0; c < 3; ++c) {
+        const pid_t dead = start_holder(children, *s, true);
+        children.kill(dead);
+        ASSERT_TRUE(s->lock.try_lock_for(5s)) << "the dead reader's hold was not reclaimed";
+        s->lock.unlock();
+        ASSERT_TRUE(s->lock.try_lock()) << "a writer that forgets the free slot";
+        s->lock.unlock();
+    }
+    s->go = 0;
+    s->inside = 0;
+    for (int c = 0; c < 4; ++c) {
+        children.spawn([&] {
+            std::shared_lock reading(s->lock);
+            ++s->inside;
+            return eventually([&] { return s->go.load() == 1; }) ? 0 : 1;
+        });
+    }
+    ASSERT_TRUE(eventually([&] { return s->inside.load() == 4; }));
+    EXPECT_FALSE(s->lock.try_lock());
+    EXPECT_FALSE(s->lock.try_lock_for(20ms));
+    {
+        std::shared_lock mine(s->lock);  // this process's own slot too
+        s->go = 1;
+        EXPECT_TRUE(children.all_succeed());
+        EXPECT_FALSE(s->lock.try_lock()) << "this process still reads";
+    }
+    EXPECT_TRUE(s->lock.try_lock());
+    s->lock.unlock();
 }
 
 class shared_rwlock_reader_death : public ::testing::TestWithParam<bool> {};

@@ -14,8 +14,9 @@ namespace shmpool {
 /// path: `file_lock lock("/tmp/counter.lock"); std::lock_guard g(lock);`. Meets the standard's
 /// TimedLockable requirements, so std::lock_guard, std::unique_lock and std::scoped_lock work.
 ///
-/// It is an open-file-description lock (fcntl F_OFD_SETLKW, Linux 3.15 or later) on the whole
-/// lock file, owned by this object's open file rather than by the process: two file_lock objects
+/// It is a flock(2) lock on the whole lock file, the lock Python's fcntl.flock and its filelock
+/// package take (so Python and C++ processes exclude each other), owned by this object's open
+/// file rather than by the process: two file_lock objects
 /// on one path exclude each other even in one process or in two threads. The kernel releases it
 /// when the last descriptor of that open file is closed, so a holder that dies, even by kill -9,
 /// never leaves the others waiting. But a child forked while this object exists shares that

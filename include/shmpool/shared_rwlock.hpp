@@ -23,7 +23,9 @@ namespace shmpool {
 ///
 /// Writer preference: once a writer waits, new readers wait too, so a stream of readers cannot
 /// starve it; it gets the lock as soon as the readers already inside have left.
-/// Readers pay two atomic operations on a cache line of their own in the common case.
+/// Readers pay two atomic operations on a cache line of their own in the common case. An
+/// uncontended writer makes no system call: it looks only at the reader slots that processes
+/// have claimed, and wakes readers only when some sleep.
 ///
 /// A reader that dies holding the lock (its process exits or is killed) does not block writers
 /// for ever: readers are counted per process in a table of reader_slots entries, and a writer
@@ -126,16 +128,20 @@ private:
     void add_reader() noexcept;
     void remove_reader() noexcept;
     bool add_to_slot(std::uint64_t token) noexcept;
+    void mark_occupied(std::size_t at) noexcept;
     bool remove_from_slot(std::uint64_t token) noexcept;
     void notify_writer() noexcept;
-    std::uint64_t readers() const noexcept;
+    std::uint64_t readers() noexcept;
     bool reclaim_dead_readers(bool idle_too) noexcept;
 
     robust_mutex writer_;                              // held by the writer, for its whole hold
-    alignas(64) std::atomic<std::uint32_t> state_{0};  // futex: writer, inconsistent, broken bits
+    alignas(64) std::atomic<std::uint32_t> state_{0};  // futex: writer, inconsistent, broken,
+                                                       // readers-waiting bits
     std::atomic<std::uint32_t> drained_{0};            // futex: bumped as readers leave a writer
     std::atomic<std::int32_t> writer_tid_{0};          // the thread holding it exclusively
     std::atomic<std::uint32_t> anonymous_{0};          // holds of readers without a slot
+    static constexpr std::size_t occupied_words = reader_slots / 64;
+    std::atomic<std::uint64_t> occupied_[occupied_words] = {};  // slots writers must look at
     reader_slot slots_[reader_slots];
 };
 
