@@ -2,10 +2,13 @@
 // for each worker count of --workers-list (1, 2, 4, 8 by default), measured in the same run and
 // interleaved round by round (median, min and max over the rounds, and the ratio):
 //
-//   warm fill    a for_each writing every element of a GiB-sized array that the workers wrote
-//                before (their page tables are warm), against an OpenMP `parallel for` with as
-//                many threads, warmed the same way; and a single-threaded memset of the same
-//                array (the ceiling: one core writing memory that is mapped already);
+//   warm fill    a for_each with schedule::static_ writing every element of a GiB-sized array
+//                that the workers wrote before (each worker writes the same rows every time, so
+//                its page tables are warm), against an OpenMP `parallel for` schedule(static)
+//                with as many threads, warmed the same way; the same for_each with the default
+//                dynamic schedule (a worker may get rows it never mapped: with more workers than
+//                cores it pays page faults again); and a single-threaded memset of the same array
+//                (the ceiling: one core writing memory that is mapped already);
 //   first touch  the pool's first for_each, with call_options::touch_rows, over a fresh array
 //                that the parent created and filled, against as many children forked to write
 //                their share and _exit (what multiprocessing.Pool's fork does).
@@ -405,16 +408,22 @@ int main(int argc, char** argv) try {
         return *all.back();
     };
     point& memset_pt = add(s_warm, "memset, 1 thread", "memset, 1 thread (ceiling)", 0);
-    std::vector<point*> warm, omp, touch, forked;
+    std::vector<point*> warm, warm_dyn, omp, touch, forked;
     for (int w : opt.workers) {
         const std::string n = std::to_string(w);
-        omp.push_back(&add(s_warm, "OpenMP", "OpenMP parallel for, " + n + " threads", w));
-        warm.push_back(&add(s_warm, "shmpool warm", "shmpool for_each, " + n + " workers", w));
+        const auto many = [w](const char* one, const char* more) { return w == 1 ? one : more; };
+        const std::string workers = n + many(" worker", " workers");
+        omp.push_back(
+            &add(s_warm, "OpenMP", "OpenMP parallel for, " + n + many(" thread", " threads"), w));
+        warm.push_back(&add(s_warm, "shmpool warm", "shmpool static_, " + workers, w));
         warm.back()->baseline = omp.back();
+        warm_dyn.push_back(&add(s_warm, "shmpool warm, dynamic",
+                                "shmpool dynamic (default), " + workers, w));
+        warm_dyn.back()->baseline = omp.back();
         forked.push_back(&add(s_touch, "fork and write",
-                              "fork " + n + " children, write, _exit", w));
+                              "fork " + n + many(" child", " children") + ", write, _exit", w));
         touch.push_back(&add(s_touch, "shmpool first touch",
-                             "shmpool first call + touch_rows, " + n + " workers", w));
+                             "shmpool first call + touch_rows, " + workers, w));
         touch.back()->baseline = forked.back();
     }
 
@@ -423,8 +432,12 @@ int main(int argc, char** argv) try {
         const std::string name = guard.make_name("warm");
         array a = array::create(name, {rows, cols});
         std::fill_n(a.data(), rows * cols, 42.0);  // the parent fills first, like the book
-        for (auto& pool : pools)
-            for (int k = 0; k < 2; ++k) pool->for_each(0, rows, row_writer{a, cols, 1.0}, quiet);
+        shmpool::call_options static_calls = quiet_options();
+        static_calls.kind = shmpool::schedule::static_;
+        for (auto& pool : pools) {
+            pool->for_each(0, rows, row_writer{a, cols, 1.0}, static_calls);
+            pool->for_each(0, rows, row_writer{a, cols, 1.0}, quiet);
+        }
         std::memset(a.data(), 0, rows * cols * sizeof(double));
 
         for (int r = 0; r < opt.rounds; ++r) {
@@ -439,9 +452,15 @@ int main(int argc, char** argv) try {
             for (std::size_t i = 0; i < opt.workers.size(); ++i) {
                 steps.push_back([&, i] {
                     const auto t = clock_type::now();
-                    pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.25}, quiet);
+                    pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.25}, static_calls);
                     warm[i]->values.push_back(gb / seconds_since(t));
                     spot_check(a, rows, cols, v + 0.25, warm[i]->name);
+                });
+                steps.push_back([&, i] {
+                    const auto t = clock_type::now();
+                    pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.5}, quiet);
+                    warm_dyn[i]->values.push_back(gb / seconds_since(t));
+                    spot_check(a, rows, cols, v + 0.5, warm_dyn[i]->name);
                 });
                 steps.push_back([&, i] {
                     omp[i]->values.push_back(

@@ -7,7 +7,7 @@ packages=(
     build-essential g++ cmake git
     libxtensor-dev libboost-dev nlohmann-json3-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    python3 python3-numpy procps smem
+    python3 python3-numpy python3-matplotlib procps smem
     clang libclang-rt-14-dev gnuplot-nox
 )
 

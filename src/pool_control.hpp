@@ -33,7 +33,19 @@ struct alignas(64) worker_slot {
     std::atomic<std::uint64_t> inflight_end{0};
     std::uint32_t participant = 0;                  // takes part in the current call
     std::uint32_t rank = 0;                         // its place among the participants
+    // Dynamic scheduling: this worker's share of the range, [next, share_end). It takes chunks
+    // from its own share first, so the same rows go to the same worker call after call (warm
+    // page tables), then steals from the others' shares.
+    alignas(64) std::atomic<std::uint64_t> next{0};
+    std::uint64_t share_end = 0;
 };
+
+/// The share of participant k of p in [first, last): n/p indices, the first n%p one more.
+inline std::uint64_t share_start(std::uint64_t first, std::uint64_t last, std::uint64_t p,
+                                 std::uint64_t k) {
+    const std::uint64_t n = last - first;
+    return first + n / p * k + (k < n % p ? k : n % p);
+}
 
 /// The first exception thrown by a task during a call.
 struct call_failure {
@@ -51,6 +63,7 @@ struct call_description {
     std::uint64_t chunk = 1;
     schedule kind = schedule::dynamic;
     std::uint32_t participants = 0;
+    std::uint32_t slot_count = 0;  // slots in use: the pool's size
     range_runner runner = nullptr;
     std::size_t task_size = 0;
     bool touches_rows = false;  // call_options::touch_rows(): prefault each chunk's rows
@@ -61,7 +74,6 @@ struct control_block {
     alignas(64) std::atomic<std::uint32_t> generation{0};  // futex: a new call (or shutdown)
     std::atomic<std::uint32_t> shutdown{0};
     alignas(64) std::atomic<std::uint32_t> events{0};      // futex: a worker finished, died, or started
-    alignas(64) std::atomic<std::uint64_t> next{0};        // dynamic scheduling cursor
     alignas(64) std::atomic<std::uint64_t> completed{0};   // indices whose task ran to the end
     // Read after every index: on a line of its own, which only a cancel or a failure writes.
     alignas(64) std::atomic<std::uint32_t> stop{0};        // take no more chunks

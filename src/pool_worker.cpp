@@ -98,22 +98,34 @@ bool run_chunk(control_block& c, worker_slot& slot, std::uint64_t begin, std::ui
     return go_on && !c.stop.load(std::memory_order_acquire);
 }
 
-void run_dynamic(control_block& c, worker_slot& slot) {
+// Takes the next chunk of `from`'s share into [b, e); false when that share is used up.
+bool take_chunk(worker_slot& from, std::uint64_t chunk, std::uint64_t& b, std::uint64_t& e) {
+    if (from.next.load(std::memory_order_relaxed) >= from.share_end) return false;
+    b = from.next.fetch_add(chunk, std::memory_order_relaxed);
+    if (b >= from.share_end) return false;
+    e = b + chunk < from.share_end ? b + chunk : from.share_end;
+    return true;
+}
+
+// Own share first, then the others', starting with the next worker's.
+void run_dynamic(control_block& c, std::size_t index) {
     const call_description& d = c.call;
+    worker_slot& mine = c.slots[index];
+    std::uint64_t b = 0, e = 0;
     while (!c.stop.load(std::memory_order_acquire)) {
-        const std::uint64_t begin = c.next.fetch_add(d.chunk, std::memory_order_relaxed);
-        if (begin >= d.last) return;
-        const std::uint64_t end = begin + d.chunk < d.last ? begin + d.chunk : d.last;
-        if (!run_chunk(c, slot, begin, end, end)) return;
+        bool took = take_chunk(mine, d.chunk, b, e);
+        for (std::size_t i = 1; !took && i < d.slot_count; ++i) {
+            worker_slot& other = c.slots[(index + i) % d.slot_count];
+            took = other.participant && take_chunk(other, d.chunk, b, e);
+        }
+        if (!took || !run_chunk(c, mine, b, e, e)) return;
     }
 }
 
 void run_static(control_block& c, worker_slot& slot) {
     const call_description& d = c.call;
-    // Participant k of p gets n/p indices, the first n%p of them one more.
-    const std::uint64_t n = d.last - d.first, p = d.participants, k = slot.rank;
-    const auto start_of = [&](std::uint64_t r) { return d.first + n / p * r + std::min(r, n % p); };
-    const std::uint64_t mine_begin = start_of(k), mine_end = start_of(k + 1);
+    const std::uint64_t mine_begin = share_start(d.first, d.last, d.participants, slot.rank);
+    const std::uint64_t mine_end = share_start(d.first, d.last, d.participants, slot.rank + 1);
     for (std::uint64_t b = mine_begin; b < mine_end; b += d.chunk) {
         const std::uint64_t e = b + d.chunk < mine_end ? b + d.chunk : mine_end;
         if (!run_chunk(c, slot, b, e, mine_end)) return;  // in flight: all that is left of mine
@@ -164,7 +176,7 @@ std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
                 last_release = now;
             }
             if (c.call.kind == schedule::static_) run_static(c, slot);
-            else run_dynamic(c, slot);
+            else run_dynamic(c, index);
         }
         slot.done_generation.store(seen, std::memory_order_release);
         notify_events(c);

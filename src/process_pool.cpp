@@ -167,6 +167,8 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
         w.rank = participants;
         participants += w.participant;
     }
+    if (participants == 0)  // every worker died since ensure_workers_ready(): rare, but no division
+        throw error("shmpool::process_pool: no worker is ready to take the call; retry it");
     const std::uint64_t n = last - first;
     c.call.first = first;
     c.call.last = last;
@@ -174,7 +176,13 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
     c.call.participants = participants;
     c.call.chunk = opts.chunk ? opts.chunk
                               : std::max<std::uint64_t>(1, n / (std::uint64_t{participants} * 8));
-    c.next.store(first, std::memory_order_relaxed);
+    c.call.slot_count = static_cast<std::uint32_t>(s.workers);
+    for (std::size_t i = 0; i < s.workers; ++i) {
+        worker_slot& w = c.slots[i];
+        if (!w.participant) continue;
+        w.next.store(share_start(first, last, participants, w.rank), std::memory_order_relaxed);
+        w.share_end = share_start(first, last, participants, w.rank + 1);
+    }
     c.completed.store(0, std::memory_order_relaxed);
     const std::uint32_t generation = c.generation.load(std::memory_order_relaxed) + 1;
     c.generation.store(generation, std::memory_order_release);
@@ -210,7 +218,7 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
         }
         futex_wait(c.events, seen, 50'000'000);
         if (!zygote_alive(s)) {  // the workers die with it
-            lost.push_back({s.zygote, 0, c.next.load(), last});
+            lost.push_back({s.zygote, 0, first, last});
             break;
         }
     }
