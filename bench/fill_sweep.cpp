@@ -43,14 +43,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-constexpr double no_value = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
+using namespace bench;
 
 shmpool::call_options quiet_options() {
     shmpool::call_options o;
@@ -59,22 +56,7 @@ shmpool::call_options quiet_options() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Figures and their report (as bench/pool.cpp, plus the series and worker count of each figure)
-
-struct stats {
-    double median = no_value, min = no_value, max = no_value;
-};
-
-stats summarize(const std::vector<double>& values) {
-    std::vector<double> v;
-    for (double x : values)
-        if (!std::isnan(x)) v.push_back(x);
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    const double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    return {median, v.front(), v.back()};
-}
+// Figures and their report (bench_support.hpp, plus the series and worker count of each figure)
 
 // One curve of the chart at one worker count: a rate in GB/s, one value per round.
 struct point {
@@ -85,20 +67,6 @@ struct point {
     std::vector<double> values;
     const point* baseline = nullptr;
 };
-
-std::string number(double x) {
-    if (std::isnan(x)) return "n/a";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, std::fabs(x) >= 100 ? "%.1f" : "%.2f", x);
-    return buf;
-}
-
-std::string ratio_text(double r) {
-    if (std::isnan(r)) return "";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.2fx", r);
-    return buf;
-}
 
 double ratio_of(const point& p) {
     if (!p.baseline) return no_value;
@@ -123,40 +91,13 @@ void print_section(const std::string& section, const std::vector<const point*>& 
     std::fflush(stdout);
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
-std::string json_number(double x) {
-    if (std::isnan(x) || std::isinf(x)) return "null";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.9g", x);
-    return buf;
-}
-
 void write_json(const std::string& path, const std::map<std::string, std::string>& config,
                 const std::vector<const point*>& points) {
     std::ofstream out(path);
     if (!out) throw std::runtime_error("cannot write " + path);
-    out << "{\n  \"benchmark\": \"fill_sweep\",\n  \"ratio_meaning\": \"times better than the "
-           "baseline (value/baseline: every figure is a rate)\",\n  \"config\": {";
-    bool first = true;
-    for (const auto& [k, v] : config) {
-        out << (first ? "" : ", ") << json_string(k) << ": " << v;
-        first = false;
-    }
-    out << "},\n  \"figures\": [\n";
+    write_json_head(out, "fill_sweep",
+                    "times better than the baseline (value/baseline: every figure is a rate)",
+                    config);
     for (std::size_t i = 0; i < points.size(); ++i) {
         const point& p = *points[i];
         const stats st = summarize(p.values);
@@ -178,33 +119,9 @@ void write_json(const std::string& path, const std::map<std::string, std::string
 }
 
 // ---------------------------------------------------------------------------------------------
-// Arrays: every name this program creates is removed at the end, even on an exception.
+// Arrays: every name this program creates is removed at the end (bench::array_names).
 
 using array = shmpool::shared_array<double>;
-
-class shm_guard {
-public:
-    std::string make_name(const std::string& tag) {
-        std::string name = "shmpool_bench_fill_sweep_" + std::to_string(::getpid()) + "_" + tag +
-                           "_" + std::to_string(counter_++);
-        names_.push_back(name);
-        return name;
-    }
-    void remove(const std::string& name) noexcept {
-        try {
-            array::remove(name);
-        } catch (...) {
-        }
-        std::erase(names_, name);
-    }
-    ~shm_guard() {
-        for (const std::string& name : std::vector<std::string>(names_)) remove(name);
-    }
-
-private:
-    std::vector<std::string> names_;
-    unsigned counter_ = 0;
-};
 
 // The task of every pool fill: row r gets v in every element.
 struct row_writer {
@@ -380,7 +297,7 @@ int main(int argc, char** argv) try {
     // The pools come first, one per worker count, before anything could start a thread.
     std::vector<std::unique_ptr<shmpool::process_pool>> pools;
     for (int w : opt.workers) pools.push_back(std::make_unique<shmpool::process_pool>(w));
-    shm_guard guard;
+    array_names guard("shmpool_bench_fill_sweep");
 
     // 2520 rows: divisible by 1 to 10 workers, so that every static share is the same size.
     const std::size_t rows = 2520;
@@ -520,7 +437,9 @@ int main(int argc, char** argv) try {
     if (!opt.json.empty()) {
         char gib_text[32];
         std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
-        const std::string list = "[" + join(opt.workers, ", ") + "]";
+        std::string list = "[";  // appended, not "[" + ...: GCC 12 warns (-Wrestrict, PR105329)
+        list += join(opt.workers, ", ");
+        list += "]";
         write_json(opt.json,
                    {{"gib", gib_text},
                     {"rows", std::to_string(rows)},

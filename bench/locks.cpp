@@ -58,84 +58,12 @@
 #error "bench/CMakeLists.txt defines SHMPOOL_SOURCE_DIR (where bench/python_counters.py lives)"
 #endif
 
+#include "bench_support.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-constexpr double no_value = std::numeric_limits<double>::quiet_NaN();
+using namespace bench;
 constexpr int procs = 4;  // the book's 4 processes, everywhere
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Figures and their report (as bench/pool.cpp)
-
-struct series {
-    std::string name;
-    std::string unit;
-    bool higher_is_better = true;
-    std::vector<double> values;  // one per round (NaN: not measured that round)
-};
-
-struct stats {
-    double median = no_value, min = no_value, max = no_value;
-};
-
-stats summarize(const std::vector<double>& values) {
-    std::vector<double> v;
-    for (double x : values)
-        if (!std::isnan(x)) v.push_back(x);
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    const double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    return {median, v.front(), v.back()};
-}
-
-struct figure {
-    std::string section;
-    series s;
-    stats st;
-    std::string baseline_name;  // empty: no baseline (a baseline itself, or an absolute figure)
-    double baseline_value = no_value;
-    double ratio = no_value;  // times better than the baseline
-    std::string target;       // empty: no target
-    int met = -1;             // -1 no target, 0 missed, 1 met
-};
-
-std::vector<figure> figures;
-
-figure& add_figure(const std::string& section, const series& s, const series* base = nullptr) {
-    figure f{section, s, summarize(s.values), {}, no_value, no_value, {}, -1};
-    if (base) {
-        f.baseline_name = base->name;
-        f.baseline_value = summarize(base->values).median;
-        if (!std::isnan(f.st.median) && !std::isnan(f.baseline_value) && f.st.median > 0)
-            f.ratio = s.higher_is_better ? f.st.median / f.baseline_value
-                                         : f.baseline_value / f.st.median;
-    }
-    figures.push_back(std::move(f));
-    return figures.back();
-}
-
-void set_target(figure& f, const std::string& text, double measured, double bound,
-                bool at_least) {
-    f.target = text;
-    if (std::isnan(measured)) return;
-    f.met = at_least ? measured >= bound : measured <= bound;
-}
-
-std::string number(double x) {
-    if (std::isnan(x)) return "n/a";
-    char buf[64];
-    const double a = std::fabs(x);
-    if (a >= 1e5) std::snprintf(buf, sizeof buf, "%.0f", x);
-    else if (a >= 100) std::snprintf(buf, sizeof buf, "%.1f", x);
-    else if (a >= 1) std::snprintf(buf, sizeof buf, "%.2f", x);
-    else std::snprintf(buf, sizeof buf, "%.4f", x);
-    return buf;
-}
 
 // 1234567 -> "1,234,567"
 std::string grouped(long long n) {
@@ -147,52 +75,7 @@ std::string grouped(long long n) {
     return (n < 0 ? "-" : "") + out;
 }
 
-std::string ratio_text(double r) {
-    if (std::isnan(r)) return "";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, r >= 100 ? "%.0fx" : "%.2fx", r);
-    return buf;
-}
-
-void print_section(const std::string& section) {
-    std::printf("\n== %s\n", section.c_str());
-    std::printf("%-56s %10s %10s %10s %-8s | %-56s %8s | %s\n", "figure", "median", "min", "max",
-                "unit", "baseline (its median)", "ratio", "target met?");
-    for (const figure& f : figures) {
-        if (f.section != section) continue;
-        std::string base;
-        if (!f.baseline_name.empty())
-            base = f.baseline_name + ": " + number(f.baseline_value) + " " + f.s.unit;
-        std::string target = f.target.empty() ? "" : f.target + ": ";
-        if (!f.target.empty()) target += f.met < 0 ? "n/a" : f.met ? "yes" : "NO";
-        std::printf("%-56s %10s %10s %10s %-8s | %-56s %8s | %s\n", f.s.name.c_str(),
-                    number(f.st.median).c_str(), number(f.st.min).c_str(),
-                    number(f.st.max).c_str(), f.s.unit.c_str(), base.c_str(),
-                    ratio_text(f.ratio).c_str(), target.c_str());
-    }
-}
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
-std::string json_number(double x) {
-    if (std::isnan(x) || std::isinf(x)) return "null";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.9g", x);
-    return buf;
-}
+constexpr int name_width = 56, base_width = 56;  // this program's figures have long names
 
 // One row of the lock-throughput table (figure 4).
 struct lock_row {
@@ -224,29 +107,11 @@ void write_json(const std::string& path, const std::map<std::string, std::string
                 const std::vector<lock_row>& table) {
     std::ofstream out(path);
     if (!out) throw std::runtime_error("cannot write " + path);
-    out << "{\n  \"benchmark\": \"locks\",\n  \"ratio_meaning\": \"times better than the baseline "
-           "(value/baseline for rates, baseline/value for times)\",\n  \"config\": {";
-    bool first = true;
-    for (const auto& [k, v] : config) {
-        out << (first ? "" : ", ") << json_string(k) << ": " << v;
-        first = false;
-    }
-    out << "},\n  \"figures\": [\n";
-    for (std::size_t i = 0; i < figures.size(); ++i) {
-        const figure& f = figures[i];
-        out << "    {\"section\": " << json_string(f.section) << ", \"name\": "
-            << json_string(f.s.name) << ", \"value\": " << json_number(f.st.median)
-            << ", \"unit\": " << json_string(f.s.unit) << ", \"baseline_name\": "
-            << (f.baseline_name.empty() ? "null" : json_string(f.baseline_name))
-            << ", \"baseline_value\": " << json_number(f.baseline_value)
-            << ", \"ratio\": " << json_number(f.ratio) << ", \"min\": " << json_number(f.st.min)
-            << ", \"max\": " << json_number(f.st.max) << ", \"target\": "
-            << (f.target.empty() ? "null" : json_string(f.target)) << ", \"target_met\": "
-            << (f.met < 0 ? "null" : f.met ? "true" : "false") << ", \"rounds\": [";
-        for (std::size_t r = 0; r < f.s.values.size(); ++r)
-            out << (r ? ", " : "") << json_number(f.s.values[r]);
-        out << "]}" << (i + 1 < figures.size() ? "," : "") << "\n";
-    }
+    write_json_head(out, "locks",
+                    "times better than the baseline (value/baseline for rates, baseline/value "
+                    "for times)",
+                    config);
+    write_json_figures(out);
     out << "  ],\n  \"lock_table\": {\"unit\": \"lock+unlock pairs per second (median)\", "
            "\"contended_processes\": "
         << procs << ", \"rows\": [\n";
@@ -1107,13 +972,13 @@ int main(int argc, char** argv) try {
         {"file_lock", &file_1, &file_4, "fcntl.flock", &py_flock_1, &py_flock_4},
     };
 
-    print_section(s1);
+    print_section(s1, name_width, base_width);
     std::printf("(C++ counts %s increments, Python %s: Python's are %gx fewer, to keep a round "
                 "short; compared per increment, first fork to last join on both sides, which "
                 "is under 1%% of the time at these sizes but most of it at the book's 4 x 1,000)\n",
                 count_text(procs, double(value_count)).c_str(), py_n.c_str(),
                 std::isnan(py_count) ? 0.0 : double(value_count) / py_count);
-    print_section(s2);
+    print_section(s2, name_width, base_width);
     std::printf("(%ld online CPUs: %d processes and %d threads oversubscribe them alike; ratio = "
                 "threads' time / processes' time, each from a common start to the last one's end "
                 "(fork, thread creation and exit left out); the threads run in a forked child. "
@@ -1121,14 +986,14 @@ int main(int argc, char** argv) try {
                 "child (segment_handle::get refreshes its cache in place), like one opened in "
                 "the child)\n",
                 cpus, procs, procs);
-    print_section(s3);
+    print_section(s3, name_width, base_width);
     std::printf("(as the demo, on both sides with the same system calls: open, pread, pwrite, "
                 "close under the lock, the count being 20 zero-padded digits rewritten in place. "
                 "The former protocol truncated the file to 0 and wrote the number: on ext4 a file "
                 "truncated to 0 and rewritten is flushed to disk at close (auto_da_alloc), so "
                 "those rows wait for the disk. 'alone': the file operations without a lock in "
                 "one process, the floor of a counter whose increments are serialised)\n");
-    print_section(s4);
+    print_section(s4, name_width, base_width);
     print_lock_table(table);
 
     std::printf("\ntargets:\n");

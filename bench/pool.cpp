@@ -42,10 +42,11 @@
 #error "bench/CMakeLists.txt defines SHMPOOL_SOURCE_DIR (where bench/python_pool.py lives)"
 #endif
 
+#include "bench_support.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-constexpr double no_value = std::numeric_limits<double>::quiet_NaN();
+using namespace bench;
 
 // Call options without a progress line (the calls are timed), built field by field.
 shmpool::call_options quiet_options(shmpool::schedule kind = shmpool::schedule::dynamic,
@@ -57,183 +58,17 @@ shmpool::call_options quiet_options(shmpool::schedule kind = shmpool::schedule::
     return o;
 }
 
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Figures and their report
-
-struct series {
-    std::string name;
-    std::string unit;
-    bool higher_is_better = true;
-    std::vector<double> values;  // one per round (NaN: not measured that round)
-};
-
-struct stats {
-    double median = no_value, min = no_value, max = no_value;
-};
-
-stats summarize(const std::vector<double>& values) {
-    std::vector<double> v;
-    for (double x : values)
-        if (!std::isnan(x)) v.push_back(x);
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    const double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    return {median, v.front(), v.back()};
-}
-
-struct figure {
-    std::string section;
-    series s;
-    stats st;
-    std::string baseline_name;  // empty: no baseline (a baseline itself, or an absolute figure)
-    double baseline_value = no_value;
-    double ratio = no_value;  // times better than the baseline
-    std::string target;  // empty: no target
-    int met = -1;        // -1 no target, 0 missed, 1 met
-};
-
-std::vector<figure> figures;
-
-figure& add_figure(const std::string& section, const series& s, const series* base = nullptr) {
-    figure f{section, s, summarize(s.values), {}, no_value, no_value, {}, -1};
-    if (base) {
-        f.baseline_name = base->name;
-        f.baseline_value = summarize(base->values).median;
-        if (!std::isnan(f.st.median) && !std::isnan(f.baseline_value) && f.st.median > 0)
-            f.ratio = s.higher_is_better ? f.st.median / f.baseline_value
-                                         : f.baseline_value / f.st.median;
-    }
-    figures.push_back(std::move(f));
-    return figures.back();
-}
-
-void set_target(figure& f, const std::string& text, double measured, double bound,
-                bool at_least) {
-    f.target = text;
-    if (std::isnan(measured)) return;
-    f.met = at_least ? measured >= bound : measured <= bound;
-}
-
-std::string number(double x) {
-    if (std::isnan(x)) return "n/a";
-    char buf[64];
-    const double a = std::fabs(x);
-    if (a >= 1e5) std::snprintf(buf, sizeof buf, "%.0f", x);
-    else if (a >= 100) std::snprintf(buf, sizeof buf, "%.1f", x);
-    else if (a >= 1) std::snprintf(buf, sizeof buf, "%.2f", x);
-    else std::snprintf(buf, sizeof buf, "%.4f", x);
-    return buf;
-}
-
-std::string ratio_text(double r) {
-    if (std::isnan(r)) return "";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, r >= 100 ? "%.0fx" : "%.2fx", r);
-    return buf;
-}
-
-void print_section(const std::string& section) {
-    std::printf("\n== %s\n", section.c_str());
-    std::printf("%-44s %10s %10s %10s %-9s | %-40s %8s | %s\n", "figure", "median", "min", "max",
-                "unit", "baseline (its median)", "ratio", "target met?");
-    for (const figure& f : figures) {
-        if (f.section != section) continue;
-        std::string base;
-        if (!f.baseline_name.empty())
-            base = f.baseline_name + ": " + number(f.baseline_value) + " " + f.s.unit;
-        std::string target = f.target.empty() ? "" : f.target + ": ";
-        if (!f.target.empty()) target += f.met < 0 ? "n/a" : f.met ? "yes" : "NO";
-        std::printf("%-44s %10s %10s %10s %-9s | %-40s %8s | %s\n", f.s.name.c_str(),
-                    number(f.st.median).c_str(), number(f.st.min).c_str(),
-                    number(f.st.max).c_str(), f.s.unit.c_str(), base.c_str(),
-                    ratio_text(f.ratio).c_str(), target.c_str());
-    }
-}
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
-std::string json_number(double x) {
-    if (std::isnan(x) || std::isinf(x)) return "null";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.9g", x);
-    return buf;
-}
-
 void write_json(const std::string& path, const std::map<std::string, std::string>& config) {
     std::ofstream out(path);
     if (!out) throw std::runtime_error("cannot write " + path);
-    out << "{\n  \"benchmark\": \"pool\",\n  \"ratio_meaning\": \"times better than the baseline "
-           "(value/baseline for rates, baseline/value for times)\",\n  \"config\": {";
-    bool first = true;
-    for (const auto& [k, v] : config) {
-        out << (first ? "" : ", ") << json_string(k) << ": " << v;
-        first = false;
-    }
-    out << "},\n  \"figures\": [\n";
-    for (std::size_t i = 0; i < figures.size(); ++i) {
-        const figure& f = figures[i];
-        out << "    {\"section\": " << json_string(f.section) << ", \"name\": "
-            << json_string(f.s.name) << ", \"value\": " << json_number(f.st.median)
-            << ", \"unit\": " << json_string(f.s.unit) << ", \"baseline_name\": "
-            << (f.baseline_name.empty() ? "null" : json_string(f.baseline_name))
-            << ", \"baseline_value\": " << json_number(f.baseline_value)
-            << ", \"ratio\": " << json_number(f.ratio) << ", \"min\": " << json_number(f.st.min)
-            << ", \"max\": " << json_number(f.st.max) << ", \"target\": "
-            << (f.target.empty() ? "null" : json_string(f.target)) << ", \"target_met\": "
-            << (f.met < 0 ? "null" : f.met ? "true" : "false") << ", \"rounds\": [";
-        for (std::size_t r = 0; r < f.s.values.size(); ++r)
-            out << (r ? ", " : "") << json_number(f.s.values[r]);
-        out << "]}" << (i + 1 < figures.size() ? "," : "") << "\n";
-    }
+    write_json_head(out, "pool",
+                    "times better than the baseline (value/baseline for rates, baseline/value "
+                    "for times)",
+                    config);
+    write_json_figures(out);
     out << "  ]\n}\n";
     if (!out.flush()) throw std::runtime_error("cannot write " + path);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Arrays: every name this program creates is removed at the end, even on an exception.
-
-class shm_guard {
-public:
-    std::string make_name(const std::string& tag) {
-        std::string name = "shmpool_bench_pool_" + std::to_string(::getpid()) + "_" + tag + "_" +
-                           std::to_string(counter_++);
-        names_.push_back(name);
-        return name;
-    }
-    // Removes `name` now (if it is still there).
-    void remove(const std::string& name) noexcept {
-        try {
-            shmpool::shared_array<double>::remove(name);
-        } catch (...) {
-        }
-        std::erase(names_, name);
-    }
-    ~shm_guard() {
-        for (const std::string& name : std::vector<std::string>(names_)) remove(name);
-    }
-
-private:
-    std::vector<std::string> names_;
-    unsigned counter_ = 0;
-};
 
 using array = shmpool::shared_array<double>;
 
@@ -476,7 +311,7 @@ int main(int argc, char** argv) try {
     // The pools come first: they refuse to fork once OpenMP has started its threads.
     shmpool::process_pool pool2(2);
     shmpool::process_pool pool4(4);
-    shm_guard guard;
+    array_names guard("shmpool_bench_pool");
 
     const std::size_t rows = 2048;
     const std::size_t cols =
