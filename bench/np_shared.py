@@ -5,11 +5,16 @@ workers that each check row[0] == 42 and write their PID over the row, then nump
 count the values. Prints one JSON object with the phase times and the end-to-end time.
 
     /usr/bin/python3 bench/np_shared.py [--rows 10000] [--cols 8000] [--workers 4]
+                                        [--shm-dir DIR]
+
+--shm-dir puts multiprocessing's shared heap in DIR instead of /dev/shm (for a comparison on
+another tmpfs, such as one mounted with huge=within_size; shmpool's side: SHMPOOL_SHM_DIR=DIR).
 """
 import argparse
 import ctypes
 import json
 import multiprocessing
+import multiprocessing.heap
 import os
 import time
 
@@ -30,7 +35,10 @@ def main():
     p.add_argument("--rows", type=int, default=10000)
     p.add_argument("--cols", type=int, default=8000)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--shm-dir", help="where multiprocessing keeps its shared heap")
     a = p.parse_args()
+    if a.shm_dir:
+        multiprocessing.heap.Arena._dir_candidates = [a.shm_dir]
     ctx = multiprocessing.get_context("fork")
     t0 = time.perf_counter()
     base = ctx.Array(ctypes.c_double, a.rows * a.cols, lock=False)

@@ -19,6 +19,9 @@ Measures, with the 'fork' start method:
                (auto_da_alloc), so a counter that truncates measures the disk, on both sides;
   * file_truncate  the former protocol, for reference: the number written after truncating
                the file to 0 (as many digits as it needs), each increment waiting for the disk;
+  * file_book  the book's program itself (Example 9-38) with fcntl.flock for the lockfile
+               package: Python file objects, open "r" and read, open "w" (truncating) and write
+               the number and a newline; the baseline of the issue's file-counter target;
   * lock rates acquire+release pairs per second of multiprocessing.Lock, multiprocessing.
                Semaphore(1) and fcntl.flock, uncontended (this process alone) and contended (4
                processes for a fixed time, started together).
@@ -154,6 +157,29 @@ def file_counter(ctx, procs, count, path, lock_path, truncating=False):
     return counter_result(procs, count, seconds, file_total(path, truncating))
 
 
+def book_file_counter(ctx, procs, count, path, lock_path):
+    """The book's lock-file counter (Example 9-38) with fcntl.flock in place of the lockfile
+    package: under the lock, open the file, read the number, open it again for writing (which
+    truncates it), write the next number and a newline, close. The issue's "about 150 us per
+    increment" is this program."""
+    with open(path, "w") as f:
+        f.write("0\n")
+
+    def work(_):
+        with open(lock_path, "a") as lock:  # after the fork: flock belongs to the open file
+            for _ in range(count):
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with open(path, "r") as f:
+                    nbr = int(f.read())
+                with open(path, "w") as f:
+                    f.write(str(nbr + 1) + "\n")
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    seconds = run_processes(ctx, procs, work)
+    with open(path) as f:
+        return counter_result(procs, count, seconds, int(f.read()))
+
+
 BATCH = 64  # pairs between two looks at the clock or the stop flag
 
 
@@ -270,6 +296,7 @@ def main():
             "file": file_counter(ctx, PROCS, file_count, paths[0], paths[1]),
             "file_truncate": file_counter(ctx, PROCS, file_count, paths[0], paths[1],
                                           truncating=True),
+            "file_book": book_file_counter(ctx, PROCS, file_count, paths[0], paths[1]),
             "lock_rates": lock_rates(ctx, seconds_uncontended, seconds_contended, paths[2]),
             "start_method": "fork",
             "python": sys.version.split()[0],
@@ -281,7 +308,7 @@ def main():
     if args.json:
         print(json.dumps(out))
         return
-    for key in ("value", "value_book", "rawvalue", "file", "file_truncate"):
+    for key in ("value", "value_book", "rawvalue", "file", "file_truncate", "file_book"):
         r = out[key]
         print(f"{key:>12}: {r['procs']} x {r['count']:>7,}: {r['seconds'] * 1e3:9.1f} ms, "
               f"{r['per_increment_ns'] / 1e3:8.3f} us per increment")

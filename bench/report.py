@@ -297,6 +297,43 @@ def bench_create_fill(runner, rounds):
             "figures": figures, "output": out}
 
 
+def bench_np_shared(runner, rounds):
+    """demos/np_shared against bench/np_shared.py, end to end (bench/np_shared_compare.sh)."""
+    demo = runner.bench_dir.parent / "demos" / "np_shared"
+    if not (demo.is_file() and os.access(demo, os.X_OK)):
+        raise NotRun(f"demos/np_shared not built (no {demo})")
+    rows, cols = (1000, 8000) if runner.quick else (10000, 8000)
+    n = rounds or (2 if runner.quick else 5)
+    script = SOURCE_DIR / "bench" / "np_shared_compare.sh"
+    rc, out = runner.run(["bash", script, runner.bench_dir.parent, n, rows, cols], "np_shared",
+                         120 if runner.quick else 600)
+    if rc != 0:
+        raise Failed(f"bench/np_shared_compare.sh exited with status {rc} "
+                     "(see logs/np_shared.log)")
+    runs = dict(re.findall(r"^\s+(shmpool|Python)\b.*?\(runs: ([\d. ]+)\)", out, re.M))
+    if set(runs) != {"shmpool", "Python"}:
+        raise Failed("cannot read what bench/np_shared_compare.sh printed "
+                     "(see logs/np_shared.log)")
+    section = (f"np_shared {rows:,} x {cols:,} float64, end to end (process start to exit), "
+               "against the same pipeline in Python")
+
+    def figure(name, key):
+        values = sorted(float(v) for v in runs[key].split())
+        return {"section": section, "name": name, "value": statistics.median(values),
+                "unit": "s", "min": values[0], "max": values[-1], "baseline_name": None,
+                "baseline_value": None, "ratio": None, "higher_is_better": False,
+                "rounds": values, "target": None, "target_met": None}
+
+    py = figure("Python: multiprocessing.Array + numpy + Pool(4), numpy.unique", "Python")
+    shm = figure("shmpool: demos/np_shared", "shmpool")
+    shm.update(baseline_name=py["name"], baseline_value=py["value"],
+               ratio=py["value"] / shm["value"] if shm["value"] else None)
+    if not runner.quick:
+        shm.update(target=">= 10x", target_met=shm["ratio"] is not None and shm["ratio"] >= 10)
+    return {"benchmark": "np_shared", "config": {"rows": rows, "cols": cols, "rounds": n},
+            "figures": [py, shm], "output": out}
+
+
 # --- dispatch: Google Benchmark (shmpool) and multiprocessing.Pool (Python), alternating ------
 
 PY_SECTION = "dispatch of empty tasks, 2 workers, against multiprocessing.Pool(2).map"
@@ -622,8 +659,10 @@ TITLES = {
              "bench/pool.cpp, bench/python_pool.py", None),
     "create_fill": ("Creating and filling an array against a private memset",
                     "bench/create_fill.cpp", None),
+    "np_shared": ("The np_shared demo against the same pipeline in Python",
+                  "bench/np_shared_compare.sh (demos/np_shared.cpp, bench/np_shared.py)", None),
 }
-ORDER = ["fill_sweep", "dispatch", "locks", "pool", "create_fill"]
+ORDER = ["fill_sweep", "dispatch", "locks", "pool", "create_fill", "np_shared"]
 
 
 def table(bench, results):
@@ -865,7 +904,8 @@ def main():
 
     shm_before = shm_names()
     runners = {"fill_sweep": bench_fill_sweep, "dispatch": bench_dispatch, "pool": bench_pool,
-               "locks": bench_locks, "create_fill": bench_create_fill}
+               "locks": bench_locks, "create_fill": bench_create_fill,
+               "np_shared": bench_np_shared}
     with tempfile.TemporaryDirectory(prefix="shmpool-report-") as work:
         runner = Runner(args.build_dir, work, logs, args.quick)
         for name in ORDER:

@@ -4,7 +4,7 @@
 // that its row still holds 42 and writes its PID over it, in place. While the workers are
 // alive, the parent proves from /proc/PID/smaps that the five processes hold one copy; then the
 // values are counted and the PIDs checked. numpy can map the same array while it runs:
-// numpy.load('/dev/shm/NAME', mmap_mode='r+').
+// numpy.load('/dev/shm/NAME', mmap_mode='r+'). SHMPOOL_SHM_DIR=DIR keeps the array in DIR.
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <shmpool/shmpool.hpp>
@@ -38,13 +39,19 @@ std::size_t meminfo_bytes(const std::string& field) {
     return 0;
 }
 
+// Where shmpool keeps named arrays: /dev/shm, or $SHMPOOL_SHM_DIR.
+std::string shm_dir() {
+    const char* env = std::getenv("SHMPOOL_SHM_DIR");
+    return env && *env ? env : "/dev/shm";
+}
+
 std::size_t shm_free_bytes() {
     struct statvfs vfs {};
-    if (::statvfs("/dev/shm", &vfs) != 0) return 0;
+    if (::statvfs(shm_dir().c_str(), &vfs) != 0) return 0;
     return static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
 }
 
-// The rows that fit in 80% of what /dev/shm has free and of the memory available.
+// The rows that fit in 80% of what the shm directory has free and of the memory available.
 std::size_t rows_that_fit(std::size_t rows, std::size_t cols) {
     const std::size_t budget = std::min(shm_free_bytes(), meminfo_bytes("MemAvailable")) / 10 * 8;
     return std::max<std::size_t>(1, std::min(rows, budget / (cols * sizeof(double))));
@@ -64,10 +71,9 @@ void fill(const shmpool::shared_array<double>& grid, double v) {
 }
 
 // pmap -x style lines for the array's mapping in each process, and the verdict.
-bool print_sharing_proof(const std::vector<pid_t>& pids, const std::string& name,
+bool print_sharing_proof(const std::vector<pid_t>& pids, const std::string& path,
                          std::size_t array_bytes) {
     const shmpool::memory_report report = shmpool::inspect_memory(pids);
-    const std::string path = "/dev/shm/" + name;
     std::printf("\nproof of sharing (/proc/PID/smaps), the array's mapping in each process:\n");
     std::printf("%8s %-8s %12s %12s %12s %12s  %s\n", "PID", "role", "Kbytes", "RSS", "PSS",
                 "Dirty", "Mode");
@@ -121,8 +127,8 @@ int main(int argc, char** argv) {
         auto start = clock_type::now();
         auto grid = shmpool::shared_array<double>::create(name, {rows, cols});
         const double t_create = seconds_since(start);
-        std::printf("created /dev/shm/%s: %zu x %zu float64, %.2f GB in %.2f s\n", name.c_str(),
-                    rows, cols, static_cast<double>(bytes) / 1e9, t_create);
+        std::printf("created %s: %zu x %zu float64, %.2f GB in %.2f s\n", grid.path().c_str(), rows,
+                    cols, static_cast<double>(bytes) / 1e9, t_create);
 
         start = clock_type::now();
         fill(grid, 42.0);
@@ -142,7 +148,7 @@ int main(int argc, char** argv) {
 
         std::vector<pid_t> pids{::getpid()};
         for (int pid : pool.worker_pids()) pids.push_back(pid);
-        const bool one_copy = print_sharing_proof(pids, name, bytes);
+        const bool one_copy = print_sharing_proof(pids, grid.path(), bytes);
         const std::size_t available_after = meminfo_bytes("MemAvailable");
         const double growth = static_cast<double>(available_before - std::min(available_before,
                                                                               available_after)) /

@@ -1,12 +1,16 @@
 #include "os.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +19,8 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "shmpool/error.hpp"
 
@@ -122,10 +128,15 @@ void truncate_fd(int fd, std::size_t length, const std::string& path) {
         throw_errno(errno, "cannot set the size of " + path);
 }
 
-int reserve_fd(int fd, std::size_t length) noexcept {
+bool on_tmpfs(int fd) noexcept {
+    struct statfs fs {};
+    return retry_eintr([&] { return ::fstatfs(fd, &fs); }) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+int reserve_fd(int fd, std::size_t offset, std::size_t length) noexcept {
     int r;
     do {
-        r = ::posix_fallocate(fd, 0, static_cast<off_t>(length));
+        r = ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
     } while (r == EINTR);
     return r;
 }
@@ -189,13 +200,51 @@ std::size_t available_memory_bytes() noexcept {
     return total * 1024;
 }
 
-mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path) {
+mapped_region map_fd(int fd, std::size_t length, const std::string& path) {
     void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path);
-    // MAP_POPULATE would map a shared file's pages read-only, and the first writes would fault
-    // all the same; MADV_POPULATE_WRITE (Linux 5.14) maps them writable. Older kernels: skip.
-    if (populate) ::madvise(addr, length, MADV_POPULATE_WRITE);
     return mapped_region(addr, length);
+}
+
+namespace {
+
+int populate_slice(char* addr, std::size_t length) noexcept {
+    // MAP_POPULATE would map a shared file's pages read-only, and the first writes would fault
+    // all the same; MADV_POPULATE_WRITE maps them writable. EINTR: a signal came, go on.
+    if (retry_eintr([&] { return ::madvise(addr, length, MADV_POPULATE_WRITE); }) == 0) return 0;
+    return errno;
+}
+
+}  // namespace
+
+int populate_writable(void* addr, std::size_t length) noexcept {
+    constexpr std::size_t min_slice = std::size_t{64} << 20, align = std::size_t{2} << 20;
+    const std::size_t threads = std::min({usable_cpus(), std::size_t{8}, length / min_slice});
+    if (threads < 2) return populate_slice(static_cast<char*>(addr), length);
+    const std::size_t slice = (length / threads + align - 1) / align * align;
+    std::vector<int> errors(threads, 0);
+    std::vector<std::thread> helpers;
+    for (std::size_t i = 1; i < threads; ++i) {
+        char* begin = static_cast<char*>(addr) + i * slice;
+        const std::size_t n = i * slice >= length ? 0 : std::min(slice, length - i * slice);
+        try {
+            helpers.emplace_back([&errors, i, begin, n] { errors[i] = populate_slice(begin, n); });
+        } catch (...) {  // no thread to be had: do it here
+            errors[i] = populate_slice(begin, n);
+        }
+    }
+    errors[0] = populate_slice(static_cast<char*>(addr), std::min(slice, length));
+    for (std::thread& t : helpers) t.join();
+    for (int e : errors)
+        if (e != 0) return e;
+    return 0;
+}
+
+std::size_t usable_cpus() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    return static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
 }
 
 const std::string& shm_directory() {

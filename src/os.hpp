@@ -68,8 +68,11 @@ bool lstat_path(const std::string& path, struct stat& st);
 
 void set_mode(int fd, mode_t mode, const std::string& path);
 void truncate_fd(int fd, std::size_t length, const std::string& path);
-/// Reserves `length` bytes (posix_fallocate); returns the error number (0, ENOSPC...).
-int reserve_fd(int fd, std::size_t length) noexcept;
+/// True when `fd` lives on tmpfs (in memory: /dev/shm), where reserving space allocates pages.
+bool on_tmpfs(int fd) noexcept;
+/// Reserves `length` bytes from `offset` (posix_fallocate); returns the error number (0,
+/// ENOSPC...).
+int reserve_fd(int fd, std::size_t offset, std::size_t length) noexcept;
 /// Reads up to `length` bytes at `offset`; returns how many were read (short at end of file).
 std::size_t read_at(int fd, void* buffer, std::size_t length, std::size_t offset,
                     const std::string& path);
@@ -97,9 +100,19 @@ std::size_t free_bytes(const std::string& dir);
 /// the OOM killer steps in, where a check against this refuses it up front.
 std::size_t available_memory_bytes() noexcept;
 
-/// mmap(2) of the first `length` bytes of `fd`, shared and read-write. With `populate`, the
-/// page tables are filled at once, writable (MADV_POPULATE_WRITE, where the kernel has it).
-mapped_region map_fd(int fd, std::size_t length, bool populate, const std::string& path);
+/// mmap(2) of the first `length` bytes of `fd`, shared and read-write.
+mapped_region map_fd(int fd, std::size_t length, const std::string& path);
+
+/// Allocates the pages of a shared mapping and fills its page tables, writable
+/// (MADV_POPULATE_WRITE), from one thread per usable CPU (at most 8, one per 64 MiB): on tmpfs
+/// the kernel's allocation and zeroing of pages is the cost of creating an array, and it runs in
+/// parallel. The threads are joined before it returns. Returns 0; EFAULT when a page could not
+/// be allocated (the file system is full: a write would have died of SIGBUS); ENOMEM; or EINVAL
+/// on a kernel older than 5.14, which has no MADV_POPULATE_WRITE (nothing was done).
+int populate_writable(void* addr, std::size_t length) noexcept;
+
+/// The number of CPUs this process may run on (sched_getaffinity), at least 1.
+std::size_t usable_cpus() noexcept;
 
 /// The directory of named segments: /dev/shm, or $SHMPOOL_SHM_DIR when set (read once).
 const std::string& shm_directory();

@@ -53,6 +53,17 @@ std::size_t threads_of_this_process() {
     return n;
 }
 
+// The threads of this process, given a moment to drop to one: a thread that was just joined
+// (shmpool's own, populating a new array, or a library's) is listed until the kernel reaps it.
+std::size_t settled_threads_of_this_process() {
+    std::size_t n = threads_of_this_process();
+    for (int i = 0; i < 100 && n > 1; ++i) {
+        ::usleep(1000);
+        n = threads_of_this_process();
+    }
+    return n;
+}
+
 void request_worker(pool_state& s, std::size_t index) {
     control_block& c = *s.control;
     c.slots[index].pid.store(0, std::memory_order_relaxed);
@@ -263,12 +274,7 @@ result_buffer::~result_buffer() {
 
 }  // namespace detail
 
-std::size_t process_pool::usable_cores() noexcept {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-    return std::max(1, CPU_COUNT(&set));
-}
+std::size_t process_pool::usable_cores() noexcept { return detail::usable_cpus(); }
 
 process_pool::process_pool(std::size_t workers, const pool_options& opts)
     : state_(std::make_unique<detail::pool_state>()) {
@@ -277,8 +283,8 @@ process_pool::process_pool(std::size_t workers, const pool_options& opts)
         throw invalid_argument_error("shmpool::process_pool(" + std::to_string(workers) +
                                      "): the number of workers must be 1.." +
                                      std::to_string(max_workers));
-    const std::size_t threads = threads_of_this_process();
-    if (threads > 1 && !opts.allow_threads)
+    const std::size_t threads = opts.allow_threads ? 1 : settled_threads_of_this_process();
+    if (threads > 1)
         throw error("shmpool::process_pool(" + std::to_string(workers) + "): this process already "
                     "runs " + std::to_string(threads) + " threads (an OpenMP region, std::thread, "
                     "a library's helper thread); workers forked now could hang on a lock that a "

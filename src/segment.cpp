@@ -288,9 +288,30 @@ void check_space(const location& where, const std::string& dir, std::size_t need
                              needed, memory);
 }
 
-}  // namespace
+// Reserves the bytes [offset, offset + length) of a new segment.
+void reserve_space(int fd, const location& where, const segment_layout& layout, std::size_t offset,
+                   std::size_t length) {
+    const int err = reserve_fd(fd, offset, length);
+    if (err == 0 || err == EOPNOTSUPP || err == EINVAL) return;
+    if (err == ENOSPC)
+        throw no_space(where, where.directory(), layout.total_bytes, free_bytes(where.directory()));
+    throw_errno(err, "cannot reserve space for " + where.path());
+}
 
-namespace {
+// Allocates the new segment's pages and maps them writable. When the file system runs out of
+// room meanwhile (another process took it since check_space), the segment is removed again and
+// no_space_error thrown: it would otherwise die of SIGBUS on a later write.
+void populate(const mapped_region& region, const location& where, const segment_id& id,
+              const segment_layout& layout) {
+    const int err = populate_writable(region.data(), region.size());
+    if (err == 0 || err == EINVAL) return;  // EINVAL: before Linux 5.14; pages come on demand
+    const std::string path = where.path();
+    if (path_leads_to(path, id)) unlink_path(path);
+    forget_owned_segment(path);
+    if (err == EFAULT || err == ENOSPC)
+        throw no_space(where, where.directory(), layout.total_bytes, free_bytes(where.directory()));
+    throw_errno(err, "cannot allocate the pages of " + path);
+}
 
 // path opened again, if it still leads to segment `id`; an empty descriptor otherwise.
 file_descriptor reopen_same(const std::string& path, const segment_id& id) {
@@ -298,6 +319,44 @@ file_descriptor reopen_same(const std::string& path, const segment_id& id) {
     file_descriptor fd = try_open_file(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0, err);
     if (fd && !(id_of(stat_fd(fd.get(), path)) == id)) return {};
     return fd;
+}
+
+void check_new_shape(const location& where, dtype type, const std::vector<std::size_t>& shape,
+                     const std::optional<segment_layout>& layout) {
+    if (shape.empty() || shape.size() > max_rank)
+        throw invalid_argument_error("cannot create " + where.describe() + ": rank " +
+                                     std::to_string(shape.size()) + " is outside 1.." +
+                                     std::to_string(max_rank));
+    if (!layout)
+        throw invalid_argument_error("cannot create " + where.describe() + ": shape " +
+                                     shape_text(shape) + " of " + std::string(dtype_name(type)) +
+                                     " is too large, its byte size overflows");
+}
+
+// Takes the space of a new segment's file. On tmpfs, reserving allocates every page from one
+// thread (the inode is locked); populating allocates them from several and reports a shortage
+// all the same (see populate), by removing the new array: an array it replaces must not be lost
+// that way, so reserve then. The pages written before the name appears (header, trailer, init)
+// are reserved always.
+void take_space(int fd, const location& where, const segment_layout& layout,
+                const create_options& opts, bool replacing, bool initialized) {
+    if (!opts.populate || replacing || initialized || !on_tmpfs(fd)) {
+        reserve_space(fd, where, layout, 0, layout.total_bytes);
+        return;
+    }
+    reserve_space(fd, where, layout, 0, layout.data_offset);
+    reserve_space(fd, where, layout, layout.trailer_offset,
+                  layout.total_bytes - layout.trailer_offset);
+}
+
+// The header, the trailer and `init`'s data, written while the file has no name yet.
+void fill_in(int fd, const location& where, dtype type, const std::vector<std::size_t>& shape,
+             const segment_layout& layout, const create_options& opts, segment_initializer init) {
+    const mapped_region staging = map_fd(fd, layout.total_bytes, where.path());
+    const std::string header = format_npy_header(npy_descr(type), shape);
+    std::memcpy(staging.data(), header.data(), header.size());
+    write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, opts.persistent);
+    if (init.init) init.init(staging.data() + layout.data_offset, init.arg);
 }
 
 }  // namespace
@@ -308,19 +367,13 @@ file_descriptor reopen_same(const std::string& path, const segment_id& id) {
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
                                view_factory make_view, segment_initializer init) {
-    if (shape.empty() || shape.size() > max_rank)
-        throw invalid_argument_error("cannot create " + where.describe() + ": rank " +
-                                     std::to_string(shape.size()) + " is outside 1.." +
-                                     std::to_string(max_rank));
     const std::optional<segment_layout> layout = layout_for(type, shape);
-    if (!layout)
-        throw invalid_argument_error("cannot create " + where.describe() + ": shape " +
-                                     shape_text(shape) + " of " + std::string(dtype_name(type)) +
-                                     " is too large, its byte size overflows");
+    check_new_shape(where, type, shape, layout);
     const std::string path = where.path();
     const std::string dir = where.directory();
     struct stat st{};
-    if (!opts.replace_existing && lstat_path(path, st))
+    const bool exists = lstat_path(path, st);
+    if (exists && !opts.replace_existing)
         throw already_exists_error(
             where.describe() + " already exists (" + path +
             "): remove it first (shared_array<T>::remove or `shmpool rm`), or create with "
@@ -335,27 +388,21 @@ mapped_segment& create_segment(const location& where, dtype type,
     }
     set_mode(fd.get(), opts.mode, path);
     truncate_fd(fd.get(), layout->total_bytes, path);
-    if (int err = reserve_fd(fd.get(), layout->total_bytes)) {
-        if (err == ENOSPC) throw no_space(where, dir, layout->total_bytes, free_bytes(dir));
-        if (err != EOPNOTSUPP && err != EINVAL) throw_errno(err, "cannot reserve space for " + path);
-    }
-    {
-        const mapped_region staging = map_fd(fd.get(), layout->total_bytes, false, path);
-        const std::string header = format_npy_header(npy_descr(type), shape);
-        std::memcpy(staging.data(), header.data(), header.size());
-        write_trailer(staging.data() + layout->trailer_offset, layout->data_bytes,
-                      opts.persistent);
-        if (init.init) init.init(staging.data() + layout->data_offset, init.arg);
-    }
+    take_space(fd.get(), where, *layout, opts, exists, init.init != nullptr);
+    fill_in(fd.get(), where, type, shape, *layout, opts, init);
     publish(fd.get(), named.path, where, opts.replace_existing);
     named.path.clear();
     const segment_id id = id_of(stat_fd(fd.get(), path));
+    if (!opts.persistent) {  // from now on, an interrupted creator removes it
+        install_termination_handlers();
+        remember_owned_segment(path);
+    }
     // Map it through its name, so that smaps and pmap show /dev/shm/NAME and not the unnamed
     // file it was built in ("/dev/shm/#1234 (deleted)"). If the name was replaced meanwhile,
     // map what we built all the same.
     file_descriptor by_name = reopen_same(path, id);
-    mapped_region region =
-        map_fd(by_name ? by_name.get() : fd.get(), layout->total_bytes, opts.populate, path);
+    mapped_region region = map_fd(by_name ? by_name.get() : fd.get(), layout->total_bytes, path);
+    if (opts.populate) populate(region, where, id, *layout);
 
     table_entry e;
     e.seg.count = layout->data_bytes / dtype_size(type);
@@ -366,10 +413,6 @@ mapped_segment& create_segment(const location& where, dtype type,
     e.region = std::move(region);
     e.owner = current_pid();
     e.persistent = opts.persistent;
-    if (!opts.persistent) {
-        install_termination_handlers();
-        remember_owned_segment(path);
-    }
     return segment_table::get().add(std::move(e), layout->data_offset, make_view);
 }
 
@@ -444,7 +487,7 @@ mapped_segment& attach(const location& where, dtype type, view_factory make_view
     e.seg.type = d.type;
     e.seg.id = id;
     e.seg.where = where;
-    e.region = map_fd(fd.get(), d.file_size, false, path);
+    e.region = map_fd(fd.get(), d.file_size, path);
     return checked(segment_table::get().add(std::move(e), d.header.data_offset, make_view), type,
                    make_view);
 }

@@ -25,7 +25,8 @@ void write_value_header(std::byte* at, value_kind kind, std::size_t count, std::
 
 void check_value_header(const mapped_segment& s, value_kind kind, std::size_t size,
                         std::size_t data_offset, const char* type) {
-    const std::string who = "'" + std::string(s.where.text()) + "'";
+    std::string who = "'";  // not "'" + std::string(...) + "'": GCC 12's -Wrestrict misfires
+    who.append(s.where.text()).append("'");
     value_header h{};
     if (s.count < sizeof h)
         throw format_error(who + " is not a shmpool value (too small for its header)");

@@ -411,7 +411,7 @@ mode_t mode_of(const std::string& path) {
 TEST(file_lock, creates_the_file_with_mode_0600_whatever_the_umask) {
     temp_dir dir;
     for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{0277}}) {
-        const std::string path = dir / ("m" + std::to_string(mask) + ".lock");
+        const std::string path = dir / (std::to_string(mask) + ".lock");
         const mode_t old = ::umask(mask);
         file_lock lock(path);
         ::umask(old);

@@ -261,17 +261,35 @@ std::uint64_t number(const std::vector<std::string>& row, std::size_t i) {
 // ---------------------------------------------------------------------------------------------
 // Agreement with pmap, smem and smaps_rollup: 512 MiB, a parent and 3 children
 
-TEST(memory, agrees_with_pmap_smem_and_smaps_rollup_on_a_512_MiB_segment) {
-    constexpr std::size_t bytes = std::size_t{512} << 20;
-    const std::string name = unique_name("family");
-    shm_guard guard(name);
-    family fam(name, bytes, 3);
-    ASSERT_TRUE(fam.ready()) << "the parent and its 3 children did not reach the barrier";
-    const std::string path = "/dev/shm/" + name;
+// What one comparison found wrong; empty when everything agreed.
+struct disagreements {
+    std::vector<std::string> found;
+    void check(bool ok, const std::string& what) {
+        if (!ok) found.push_back(what);
+    }
+    template <class A, class B>
+    void equal(const A& a, const B& b, const std::string& what) {
+        std::ostringstream text;
+        text << what << ": " << a << " vs " << b;
+        check(a == b, text.str());
+    }
+    void near(std::uint64_t a, std::uint64_t b, std::uint64_t slack, const std::string& what) {
+        check(distance(a, b) <= slack, what + ": " + std::to_string(a) + " vs " +
+                                           std::to_string(b) + " (allowed " +
+                                           std::to_string(slack) + ")");
+    }
+};
 
-    const memory_report r = inspect_memory(fam.pids());
-    ASSERT_EQ(r.processes.size(), 4u);
-    EXPECT_TRUE(r.skipped.empty());
+// One comparison of inspect_memory with pmap, smem and smaps_rollup for the family.
+disagreements compare_with_the_tools(const family& fam, const std::string& path, std::size_t bytes,
+                                     memory_report& r) {
+    disagreements d;
+    r = inspect_memory(fam.pids());
+    if (r.processes.size() != 4u || !r.skipped.empty()) {
+        d.check(false, "inspect_memory read " + std::to_string(r.processes.size()) +
+                           " processes and skipped " + std::to_string(r.skipped.size()));
+        return d;
+    }
     // Read at once, before pmap and smem run: every process that starts maps libc, which moves
     // the PSS and USS of the family's own libc pages.
     std::map<pid_t, memory_usage> rollups;
@@ -280,50 +298,84 @@ TEST(memory, agrees_with_pmap_smem_and_smaps_rollup_on_a_512_MiB_segment) {
     // smem filters mappings by the name smaps shows: "/dev/shm/#3396" for a segment that was
     // named after it was mapped (smem splits off " (deleted)").
     const memory_mapping* first = find_mapping(r.processes.front(), path);
-    ASSERT_NE(first, nullptr);
+    if (!first) {
+        d.check(false, "no mapping of " + path + " in " + std::to_string(r.processes[0].pid));
+        return d;
+    }
     const std::map<pid_t, smem_row> smem_segment =
         run_smem("^" + first->name.substr(0, first->name.find(' ')) + "$");
 
     for (const process_memory& p : r.processes) {
-        SCOPED_TRACE("PID " + std::to_string(p.pid));
+        const std::string pid = "PID " + std::to_string(p.pid) + ": ";
         const memory_mapping* m = find_mapping(p, path);
-        ASSERT_NE(m, nullptr);
-        EXPECT_EQ(m->mode, "rw-s-");
-        EXPECT_GE(m->rss_kb, bytes / 1024) << "every page was touched";
+        if (!m) {
+            d.check(false, pid + "no mapping of " + path);
+            continue;
+        }
+        d.equal(m->mode, "rw-s-", pid + "mode");
+        d.check(m->rss_kb >= bytes / 1024,
+                pid + "every page was touched, but RSS is " + std::to_string(m->rss_kb) + " kB");
 
         std::string pmap_x, pmap_big_x;
-        ASSERT_EQ(run_command("pmap -x " + std::to_string(p.pid), &pmap_x), 0);
-        ASSERT_EQ(run_command("pmap -X " + std::to_string(p.pid), &pmap_big_x), 0);
+        d.check(run_command("pmap -x " + std::to_string(p.pid), &pmap_x) == 0, pid + "pmap -x");
+        d.check(run_command("pmap -X " + std::to_string(p.pid), &pmap_big_x) == 0, pid + "pmap -X");
         const std::vector<std::string> x = row_at(pmap_x, m->start);
-        ASSERT_GE(x.size(), 6u) << pmap_x;
-        EXPECT_EQ(number(x, 1), m->kbytes);
-        EXPECT_EQ(number(x, 2), m->rss_kb);
-        EXPECT_EQ(number(x, 3), m->dirty_kb);
-        EXPECT_EQ(x[4], m->mode);
         const std::vector<std::string> big_x = row_at(pmap_big_x, m->start);
         const std::size_t pss_column = column_of(pmap_big_x, "Pss");
-        ASSERT_LT(pss_column, big_x.size()) << pmap_big_x;
-        EXPECT_LE(distance(number(big_x, pss_column), m->pss_kb), 1u);
+        if (x.size() < 6 || pss_column >= big_x.size()) {
+            d.check(false, pid + "cannot read pmap:\n" + pmap_x + pmap_big_x);
+            continue;
+        }
+        d.equal(number(x, 1), m->kbytes, pid + "pmap -x Kbytes");
+        d.equal(number(x, 2), m->rss_kb, pid + "pmap -x RSS");
+        d.equal(number(x, 3), m->dirty_kb, pid + "pmap -x Dirty");
+        d.equal(x[4], m->mode, pid + "pmap -x Mode");
+        d.near(number(big_x, pss_column), m->pss_kb, 1, pid + "pmap -X Pss");
 
-        ASSERT_EQ(smem_segment.count(p.pid), 1u);
-        EXPECT_LE(distance(smem_segment.at(p.pid).pss, m->pss_kb), 1u);
-        EXPECT_EQ(smem_segment.at(p.pid).rss, m->rss_kb);
-        EXPECT_EQ(smem_segment.at(p.pid).uss, m->uss_kb);
+        if (!smem_segment.count(p.pid) || !smem_all.count(p.pid)) {
+            d.check(false, pid + "not in smem's output");
+            continue;
+        }
+        d.near(smem_segment.at(p.pid).pss, m->pss_kb, 1, pid + "smem PSS of the segment");
+        d.equal(smem_segment.at(p.pid).rss, m->rss_kb, pid + "smem RSS of the segment");
+        d.equal(smem_segment.at(p.pid).uss, m->uss_kb, pid + "smem USS of the segment");
 
         // Whole process. RSS is exact. PSS and USS are not fixed while smem runs: its python,
         // sh and timeout map libc pages that only the family had (measured: up to 135 kB of
         // PSS and 40 kB of USS move in the parent), hence a wide margin against smem.
-        ASSERT_EQ(smem_all.count(p.pid), 1u);
-        EXPECT_EQ(smem_all.at(p.pid).rss, p.total.rss_kb);
-        EXPECT_LE(distance(smem_all.at(p.pid).pss, p.total.pss_kb), 512u);
-        EXPECT_LE(distance(smem_all.at(p.pid).uss, p.total.uss_kb), 512u);
+        d.equal(smem_all.at(p.pid).rss, p.total.rss_kb, pid + "smem RSS");
+        d.near(smem_all.at(p.pid).pss, p.total.pss_kb, 512, pid + "smem PSS");
+        d.near(smem_all.at(p.pid).uss, p.total.uss_kb, 512, pid + "smem USS");
         const memory_usage roll = rollups.at(p.pid);
-        EXPECT_LE(distance(roll.rss_kb, p.total.rss_kb), 128u);
-        EXPECT_LE(distance(roll.pss_kb, p.total.pss_kb), 128u);
-        EXPECT_LE(distance(roll.uss_kb, p.total.uss_kb), 128u);
-        EXPECT_LE(distance(roll.swap_kb, p.total.swap_kb), 128u);
-        EXPECT_LT(p.read_seconds, 1.0);
+        d.near(roll.rss_kb, p.total.rss_kb, 128, pid + "smaps_rollup RSS");
+        d.near(roll.pss_kb, p.total.pss_kb, 128, pid + "smaps_rollup PSS");
+        d.near(roll.uss_kb, p.total.uss_kb, 128, pid + "smaps_rollup USS");
+        d.near(roll.swap_kb, p.total.swap_kb, 128, pid + "smaps_rollup swap");
+        d.check(p.read_seconds < 1.0, pid + "read in " + std::to_string(p.read_seconds) + " s");
     }
+    return d;
+}
+
+TEST(memory, agrees_with_pmap_smem_and_smaps_rollup_on_a_512_MiB_segment) {
+    constexpr std::size_t bytes = std::size_t{512} << 20;
+    const std::string name = unique_name("family");
+    shm_guard guard(name);
+    family fam(name, bytes, 3);
+    ASSERT_TRUE(fam.ready()) << "the parent and its 3 children did not reach the barrier";
+    const std::string path = "/dev/shm/" + name;
+
+    // Each comparison reads a live system, the tools one after the other: a page being
+    // migrated (compaction) leaves RSS a few pages short for a moment, a process starting
+    // elsewhere moves the PSS of shared libc pages. Up to 3 comparisons; one must agree fully.
+    memory_report r;
+    disagreements d;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        d = compare_with_the_tools(fam, path, bytes, r);
+        if (d.found.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    for (const std::string& what : d.found) ADD_FAILURE() << what;
+    ASSERT_TRUE(d.found.empty());
 
     const auto seg = std::find_if(r.segments.begin(), r.segments.end(),
                                   [&](const segment_memory& s) { return s.name == path; });
@@ -657,11 +709,24 @@ TEST(memory_cli, json_for_a_pid_list_has_the_fixed_fields) {
     ASSERT_TRUE(fam.ready());
     std::vector<std::string> args{"mem", "--json"};
     for (const std::string& p : pid_args(fam.pids())) args.push_back(p);
-    const cli_result r = run_cli(args);
-    ASSERT_EQ(r.status, 0) << shown(r);
-    const nlohmann::json j = nlohmann::json::parse(r.out);
-    ASSERT_EQ(j.at("processes").size(), 4u);
     const std::string path = "/dev/shm/" + name;
+    // A page being migrated (compaction) is missing from RSS for a moment: a second reading
+    // if the first saw fewer pages than the family touched.
+    const auto all_resident = [&](const nlohmann::json& j) {
+        for (const nlohmann::json& p : j.at("processes"))
+            for (const nlohmann::json& m : p.at("mappings"))
+                if (m.value("path", "") == path && m.value("rss_kb", 0u) < 8192u) return false;
+        return true;
+    };
+    cli_result r;
+    nlohmann::json j;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        r = run_cli(args);
+        ASSERT_EQ(r.status, 0) << shown(r);
+        j = nlohmann::json::parse(r.out);
+        if (all_resident(j)) break;
+    }
+    ASSERT_EQ(j.at("processes").size(), 4u);
     for (const nlohmann::json& p : j.at("processes")) {
         for (const char* key : {"pid", "rss_kb", "pss_kb", "uss_kb", "swap_kb", "mappings"})
             EXPECT_TRUE(p.contains(key)) << key;

@@ -819,6 +819,27 @@ TEST(process_pool, refuses_to_start_in_a_multithreaded_process_unless_allowed) {
     shared_array<std::int32_t>::remove(name);
 }
 
+TEST(process_pool, starts_right_after_an_array_was_populated_by_helper_threads) {
+    // create() populates a large array from short-lived threads; once it returns the process
+    // is single-threaded again and a pool may start without allow_threads.
+    const int rc = run_in_child(
+        [] {
+            const std::string name = unique_name("after_populate");
+            shm_guard guard(name);
+            auto a = shared_array<std::uint8_t>::create(name, {std::size_t{256} << 20});
+            try {
+                process_pool pool(2);
+                const call_result r = pool.for_each(0, 4, [a](std::size_t i) { a.data()[i] = 1; });
+                return r.completed == 4 && a.data()[3] == 1 ? 0 : 2;
+            } catch (const error& e) {
+                std::fprintf(stderr, "the pool refused to start: %s\n", e.what());
+                return 3;
+            }
+        },
+        30s);
+    EXPECT_EQ(rc, 0) << "see the child's message on stderr";
+}
+
 TEST(process_pool, tasks_may_use_openmp_inside_the_workers) {
     ASSERT_EQ(threads_here(), 1u) << "this test process must stay single-threaded";
     const std::string name = unique_name("omp");

@@ -1,7 +1,7 @@
-#include "shmpool/shared_array.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 
 #include "os.hpp"
 #include "shmpool/detail/segment.hpp"
+#include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
 
 namespace shmpool {
@@ -67,6 +68,65 @@ TEST(shared_array, data_is_page_aligned_after_a_4096_byte_header) {
     EXPECT_EQ(static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8),
               4096 - 10);
     shared_array<float>::remove(name);
+}
+
+// Minor page faults of this process so far.
+long minor_faults() {
+    struct rusage u {};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+// Bytes the file system holds for /dev/shm/NAME.
+std::size_t allocated_bytes(const std::string& name) {
+    struct stat st {};
+    if (::stat(("/dev/shm/" + name).c_str(), &st) != 0) return 0;
+    return static_cast<std::size_t>(st.st_blocks) * 512;
+}
+
+TEST(shared_array, a_populated_array_is_written_without_page_faults) {
+    // 192 MiB: large enough to be populated from several threads where there are cores.
+    constexpr std::size_t bytes = std::size_t{192} << 20, pages = bytes / 4096;
+    const std::string name = unique_name("populated");
+    shm_guard guard(name);
+    auto a = shared_array<std::uint8_t>::create(name, {bytes});
+    EXPECT_GE(allocated_bytes(name), bytes) << "every page allocated at creation";
+    const long before = minor_faults();
+    std::memset(a.data(), 42, bytes);
+    EXPECT_LT(minor_faults() - before, static_cast<long>(pages / 100))
+        << "the page tables were not filled at creation";
+    EXPECT_EQ(a.data()[0], 42);
+    EXPECT_EQ(a.data()[bytes - 1], 42);
+    shared_array<std::uint8_t>::remove(name);
+}
+
+TEST(shared_array, an_unpopulated_array_still_has_its_space_reserved) {
+    constexpr std::size_t bytes = std::size_t{64} << 20, pages = bytes / 4096;
+    const std::string name = unique_name("lazy");
+    shm_guard guard(name);
+    auto a = shared_array<std::uint8_t>::create(name, {bytes}, {.populate = false});
+    EXPECT_GE(allocated_bytes(name), bytes) << "space must be reserved: no SIGBUS later";
+    const long before = minor_faults();
+    std::memset(a.data(), 7, bytes);
+    EXPECT_GT(minor_faults() - before, static_cast<long>(pages / 2))
+        << "the pages were mapped at creation although populate = false";
+    shared_array<std::uint8_t>::remove(name);
+}
+
+TEST(shared_array, populating_beyond_the_end_of_a_file_is_an_error_not_a_sigbus) {
+    const std::string name = unique_name("short");
+    shm_guard guard(name);
+    const std::string path = "/dev/shm/" + name;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 4096), 0);
+    const std::size_t length = std::size_t{256} << 20;  // several threads' worth, one page backed
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    EXPECT_EQ(detail::populate_writable(p, length), EFAULT);
+    EXPECT_EQ(detail::populate_writable(p, 4096), 0);
+    ::munmap(p, length);
+    ::close(fd);
 }
 
 TEST(shared_array, row_views_of_the_view_are_safe_the_natural_way) {

@@ -29,9 +29,12 @@ struct create_options {
     /// Permission bits of the segment. The default lets only the creating user attach.
     mode_t mode = 0600;
 
-    /// Map the page tables of the new array in the creating process at once (MAP_POPULATE).
-    /// Creation takes longer; the first fill then runs at memory speed instead of paying a page
-    /// fault per 4 KiB page.
+    /// Allocate every page of the new array and map it writable in the creating process at
+    /// once (MADV_POPULATE_WRITE, from one short-lived thread per core, at most 8, all joined
+    /// before create() returns). Creation takes longer; the first fill then runs at memory speed
+    /// instead of paying a page fault per 4 KiB page. With false, the space is reserved
+    /// (posix_fallocate) and pages are mapped where they are first touched, for instance by the
+    /// pool's workers. Either way a full file system is a no_space_error from create().
     bool populate = true;
 };
 

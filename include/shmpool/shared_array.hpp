@@ -113,6 +113,10 @@ public:
     /// The name given to create() or open() (without a leading '/'), or the file path.
     std::string_view name() const noexcept { return handle_.where().text(); }
 
+    /// The file that holds the array, a valid .npy file: /dev/shm/NAME (or $SHMPOOL_SHM_DIR/NAME),
+    /// or the file path. numpy maps the same pages with numpy.load(path(), mmap_mode='r+').
+    std::string path() const { return handle_.where().path(); }
+
     /// The first element; the others follow in C order.
     T* data() const { return reinterpret_cast<T*>(segment().data); }
 
