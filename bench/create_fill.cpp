@@ -1,6 +1,7 @@
 // Creating and filling a shared array against a plain memset of a private buffer of the same
-// size: what the space reservation at creation (posix_fallocate) and the populated page tables
-// cost. Runs the variants interleaved, N rounds, and prints the median, min and max of each.
+// size: what taking the space at creation costs (populate: every page allocated and mapped from
+// one thread per core; no populate: posix_fallocate, then a page fault per page). Runs the
+// variants interleaved, N rounds, and prints the median, min and max of each.
 //
 //   create_fill [--mib 1024] [--rounds 5]
 #include <sys/mman.h>

@@ -302,8 +302,9 @@ disagreements compare_with_the_tools(const family& fam, const std::string& path,
         d.check(false, "no mapping of " + path + " in " + std::to_string(r.processes[0].pid));
         return d;
     }
-    const std::map<pid_t, smem_row> smem_segment =
-        run_smem("^" + first->name.substr(0, first->name.find(' ')) + "$");
+    std::string only_the_segment = "^";  // not "^" + ...: GCC 12's -Wrestrict misfires
+    only_the_segment.append(first->name.substr(0, first->name.find(' '))).append("$");
+    const std::map<pid_t, smem_row> smem_segment = run_smem(only_the_segment);
 
     for (const process_memory& p : r.processes) {
         const std::string pid = "PID " + std::to_string(p.pid) + ": ";
