@@ -298,13 +298,15 @@ void reserve_space(int fd, const location& where, const segment_layout& layout, 
     throw_errno(err, "cannot reserve space for " + where.path());
 }
 
-// Allocates the new segment's pages and maps them writable. When the file system runs out of
+// Allocates the new segment's pages and maps them writable (a kernel before 5.14 cannot: the
+// space is reserved instead, the pages come on first touch). When the file system runs out of
 // room meanwhile (another process took it since check_space), the segment is removed again and
 // no_space_error thrown: it would otherwise die of SIGBUS on a later write.
-void populate(const mapped_region& region, const location& where, const segment_id& id,
+void populate(int fd, const mapped_region& region, const location& where, const segment_id& id,
               const segment_layout& layout) {
-    const int err = populate_writable(region.data(), region.size());
-    if (err == 0 || err == EINVAL) return;  // EINVAL: before Linux 5.14; pages come on demand
+    int err = populate_writable(region.data(), region.size());
+    if (err == EINVAL) err = reserve_fd(fd, 0, layout.total_bytes);  // before Linux 5.14
+    if (err == 0 || err == EOPNOTSUPP || err == EINVAL) return;
     const std::string path = where.path();
     if (path_leads_to(path, id)) unlink_path(path);
     forget_owned_segment(path);
@@ -402,7 +404,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     // map what we built all the same.
     file_descriptor by_name = reopen_same(path, id);
     mapped_region region = map_fd(by_name ? by_name.get() : fd.get(), layout->total_bytes, path);
-    if (opts.populate) populate(region, where, id, *layout);
+    if (opts.populate) populate(fd.get(), region, where, id, *layout);
 
     table_entry e;
     e.seg.count = layout->data_bytes / dtype_size(type);
