@@ -13,10 +13,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -208,33 +210,57 @@ mapped_region map_fd(int fd, std::size_t length, const std::string& path) {
 
 namespace {
 
-int populate_slice(char* addr, std::size_t length) noexcept {
-    // MAP_POPULATE would map a shared file's pages read-only, and the first writes would fault
-    // all the same; MADV_POPULATE_WRITE maps them writable. EINTR: a signal came, go on.
-    if (retry_eintr([&] { return ::madvise(addr, length, MADV_POPULATE_WRITE); }) == 0) return 0;
-    return errno;
+constexpr std::size_t populate_step = std::size_t{64} << 20;  // between two progress reports
+
+// Populates [addr, addr + length) step by step, adding each step to `done` and, in the
+// calling thread (`report` set), reporting the total so far.
+int populate_slice(char* addr, std::size_t length, std::atomic<std::size_t>& done,
+                   const std::function<void(std::size_t)>* report) noexcept {
+    for (std::size_t at = 0; at < length; at += populate_step) {
+        const std::size_t n = std::min(populate_step, length - at);
+        // MAP_POPULATE would map a shared file's pages read-only, and the first writes would
+        // fault all the same; MADV_POPULATE_WRITE maps them writable. EINTR: a fatal signal.
+        if (retry_eintr([&] { return ::madvise(addr + at, n, MADV_POPULATE_WRITE); }) != 0)
+            return errno;
+        const std::size_t total = done.fetch_add(n, std::memory_order_relaxed) + n;
+        if (report && *report) (*report)(total);
+    }
+    return 0;
 }
 
 }  // namespace
 
-int populate_writable(void* addr, std::size_t length) noexcept {
-    constexpr std::size_t min_slice = std::size_t{64} << 20, align = std::size_t{2} << 20;
-    const std::size_t threads = std::min({usable_cpus(), std::size_t{8}, length / min_slice});
-    if (threads < 2) return populate_slice(static_cast<char*>(addr), length);
+int populate_writable(void* addr, std::size_t length,
+                      const std::function<void(std::size_t)>& on_progress) noexcept {
+    constexpr std::size_t align = std::size_t{2} << 20;
+    const std::size_t threads =
+        std::max<std::size_t>(1, std::min({usable_cpus(), std::size_t{8}, length / populate_step}));
     const std::size_t slice = (length / threads + align - 1) / align * align;
     std::vector<int> errors(threads, 0);
+    std::atomic<std::size_t> done{0}, finished{0};
     std::vector<std::thread> helpers;
+    const auto run = [&, addr](std::size_t i) {
+        const std::size_t begin = std::min(i * slice, length);
+        errors[i] =
+            populate_slice(static_cast<char*>(addr) + begin, std::min(slice, length - begin), done,
+                           i == 0 ? &on_progress : nullptr);
+        finished.fetch_add(1, std::memory_order_release);
+    };
     for (std::size_t i = 1; i < threads; ++i) {
-        char* begin = static_cast<char*>(addr) + i * slice;
-        const std::size_t n = i * slice >= length ? 0 : std::min(slice, length - i * slice);
         try {
-            helpers.emplace_back([&errors, i, begin, n] { errors[i] = populate_slice(begin, n); });
+            helpers.emplace_back(run, i);
         } catch (...) {  // no thread to be had: do it here
-            errors[i] = populate_slice(begin, n);
+            run(i);
         }
     }
-    errors[0] = populate_slice(static_cast<char*>(addr), std::min(slice, length));
+    run(0);
+    // This thread's slice is done: report the others' progress until they finish too.
+    while (on_progress && finished.load(std::memory_order_acquire) < threads) {
+        on_progress(done.load(std::memory_order_relaxed));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     for (std::thread& t : helpers) t.join();
+    if (on_progress) on_progress(done.load());
     for (int e : errors)
         if (e != 0) return e;
     return 0;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace shmpool::detail {
@@ -106,10 +107,13 @@ mapped_region map_fd(int fd, std::size_t length, const std::string& path);
 /// Allocates the pages of a shared mapping and fills its page tables, writable
 /// (MADV_POPULATE_WRITE), from one thread per usable CPU (at most 8, one per 64 MiB): on tmpfs
 /// the kernel's allocation and zeroing of pages is the cost of creating an array, and it runs in
-/// parallel. The threads are joined before it returns. Returns 0; EFAULT when a page could not
-/// be allocated (the file system is full: a write would have died of SIGBUS); ENOMEM; or EINVAL
-/// on a kernel older than 5.14, which has no MADV_POPULATE_WRITE (nothing was done).
-int populate_writable(void* addr, std::size_t length) noexcept;
+/// parallel. The threads are joined before it returns. `on_progress`, if given, is called in
+/// the calling thread with the bytes done so far, every 64 MiB or 50 ms; it must not throw.
+/// Returns 0; EFAULT when a page could not be allocated (the file system is full: a write
+/// would have died of SIGBUS); ENOMEM; or EINVAL on a kernel older than 5.14, which has no
+/// MADV_POPULATE_WRITE (nothing was done).
+int populate_writable(void* addr, std::size_t length,
+                      const std::function<void(std::size_t)>& on_progress = {}) noexcept;
 
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 std::size_t usable_cpus() noexcept;

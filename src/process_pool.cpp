@@ -19,10 +19,11 @@
 #include <string>
 #include <thread>
 
+#include "exit_cleanup.hpp"
 #include "os.hpp"
 #include "pool_control.hpp"
+#include "progress_line.hpp"
 #include "shmpool/shared_array.hpp"
-#include "exit_cleanup.hpp"
 
 namespace shmpool {
 namespace detail {
@@ -129,42 +130,6 @@ struct lost_range {
     pid_t pid;
     int status;
     std::uint64_t begin, end;
-};
-
-// Draws "done/total rate ETA" on stderr, at most 5 times a second, after the first half second.
-class progress_line {
-public:
-    progress_line(progress mode, std::uint64_t total)
-        : on_(mode == progress::always || (mode == progress::automatic && ::isatty(2))),
-          total_(total),
-          start_(clock_type::now()) {}
-
-    void update(std::uint64_t done) {
-        if (!on_) return;
-        const auto now = clock_type::now();
-        if (now - start_ < std::chrono::milliseconds(500) ||
-            now - last_ < std::chrono::milliseconds(200))
-            return;
-        last_ = now;
-        drawn_ = true;
-        const double secs = std::chrono::duration<double>(now - start_).count();
-        const double rate = static_cast<double>(done) / secs;
-        const double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
-        std::fprintf(stderr, "\r[shmpool] %llu/%llu (%5.1f%%) %.3g/s ETA %.0f s   ",
-                     static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),
-                     total_ ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0,
-                     rate, eta);
-    }
-    ~progress_line() {
-        if (drawn_) std::fprintf(stderr, "\n");
-    }
-
-private:
-    bool on_;
-    bool drawn_ = false;
-    std::uint64_t total_;
-    clock_type::time_point start_;
-    clock_type::time_point last_{};
 };
 
 // Publishes a call and waits for it; returns the workers that died with indices in flight.

@@ -14,6 +14,7 @@
 
 #include "exit_cleanup.hpp"
 #include "os.hpp"
+#include "progress_line.hpp"
 #include "segment_format.hpp"
 #include "shmpool/error.hpp"
 
@@ -303,8 +304,11 @@ void reserve_space(int fd, const location& where, const segment_layout& layout, 
 // room meanwhile (another process took it since check_space), the segment is removed again and
 // no_space_error thrown: it would otherwise die of SIGBUS on a later write.
 void populate(int fd, const mapped_region& region, const location& where, const segment_id& id,
-              const segment_layout& layout) {
-    int err = populate_writable(region.data(), region.size());
+              const segment_layout& layout, progress show) {
+    const std::string what = "creating " + std::string(where.text()) + ": ";
+    progress_line line(show, region.size(), what.c_str(), true);
+    int err = populate_writable(region.data(), region.size(),
+                                [&line](std::size_t done) { line.update(done); });
     if (err == EINVAL) err = reserve_fd(fd, 0, layout.total_bytes);  // before Linux 5.14
     if (err == 0 || err == EOPNOTSUPP || err == EINVAL) return;
     const std::string path = where.path();
@@ -404,7 +408,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     // map what we built all the same.
     file_descriptor by_name = reopen_same(path, id);
     mapped_region region = map_fd(by_name ? by_name.get() : fd.get(), layout->total_bytes, path);
-    if (opts.populate) populate(fd.get(), region, where, id, *layout);
+    if (opts.populate) populate(fd.get(), region, where, id, *layout, opts.show_progress);
 
     table_entry e;
     e.seg.count = layout->data_bytes / dtype_size(type);

@@ -16,6 +16,7 @@
 
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
+#include "shmpool/progress.hpp"
 
 namespace shmpool {
 
@@ -24,9 +25,6 @@ enum class schedule : std::uint8_t {
     dynamic,  ///< workers take chunks from a shared counter as they go (the default)
     static_,  ///< worker k of n gets the k-th contiguous n-th of the range, nothing shared
 };
-
-/// When the progress line is drawn on stderr.
-enum class progress : std::uint8_t { automatic, always, never };
 
 /// Options of one call.
 struct call_options {

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "shmpool/progress.hpp"
+
 namespace shmpool {
 
 /// Marks an array as backed by a regular file instead of /dev/shm:
@@ -36,6 +38,11 @@ struct create_options {
     /// (posix_fallocate) and pages are mapped where they are first touched, for instance by the
     /// pool's workers. Either way a full file system is a no_space_error from create().
     bool populate = true;
+
+    /// A progress line on stderr while a populated array is created (it takes seconds for
+    /// gigabytes: the kernel allocates and zeroes every page). `automatic`: when stderr is a
+    /// terminal and the creation lasts over half a second.
+    progress show_progress = progress::automatic;
 };
 
 }  // namespace shmpool

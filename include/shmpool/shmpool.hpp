@@ -10,6 +10,7 @@
 #include "shmpool/file_lock.hpp"
 #include "shmpool/memory.hpp"
 #include "shmpool/process_pool.hpp"
+#include "shmpool/progress.hpp"
 #include "shmpool/robust_mutex.hpp"
 #include "shmpool/segment.hpp"
 #include "shmpool/semaphore.hpp"
