@@ -213,15 +213,20 @@ namespace {
 constexpr std::size_t populate_step = std::size_t{64} << 20;  // between two progress reports
 
 // Populates [addr, addr + length) step by step, adding each step to `done` and, in the
-// calling thread (`report` set), reporting the total so far.
+// calling thread (`report` set), reporting the total so far. Stops early once another slice
+// failed (`failed`): the file system is full, no use taking more of it.
 int populate_slice(char* addr, std::size_t length, std::atomic<std::size_t>& done,
+                   std::atomic<bool>& failed,
                    const std::function<void(std::size_t)>* report) noexcept {
-    for (std::size_t at = 0; at < length; at += populate_step) {
+    for (std::size_t at = 0; at < length && !failed.load(std::memory_order_relaxed);
+         at += populate_step) {
         const std::size_t n = std::min(populate_step, length - at);
         // MAP_POPULATE would map a shared file's pages read-only, and the first writes would
         // fault all the same; MADV_POPULATE_WRITE maps them writable. EINTR: a fatal signal.
-        if (retry_eintr([&] { return ::madvise(addr + at, n, MADV_POPULATE_WRITE); }) != 0)
+        if (retry_eintr([&] { return ::madvise(addr + at, n, MADV_POPULATE_WRITE); }) != 0) {
+            failed.store(true, std::memory_order_relaxed);
             return errno;
+        }
         const std::size_t total = done.fetch_add(n, std::memory_order_relaxed) + n;
         if (report && *report) (*report)(total);
     }
@@ -238,12 +243,13 @@ int populate_writable(void* addr, std::size_t length,
     const std::size_t slice = (length / threads + align - 1) / align * align;
     std::vector<int> errors(threads, 0);
     std::atomic<std::size_t> done{0}, finished{0};
+    std::atomic<bool> failed{false};
     std::vector<std::thread> helpers;
     const auto run = [&, addr](std::size_t i) {
         const std::size_t begin = std::min(i * slice, length);
         errors[i] =
             populate_slice(static_cast<char*>(addr) + begin, std::min(slice, length - begin), done,
-                           i == 0 ? &on_progress : nullptr);
+                           failed, i == 0 ? &on_progress : nullptr);
         finished.fetch_add(1, std::memory_order_release);
     };
     for (std::size_t i = 1; i < threads; ++i) {

@@ -54,9 +54,10 @@ public:
     shared_array() = default;
 
     /// Creates the array NAME in /dev/shm, zero-filled, with mode 0600 unless `opts` says
-    /// otherwise. The space is reserved now: if /dev/shm cannot hold it, this throws
-    /// no_space_error rather than letting a later write die of SIGBUS. Nothing is left behind on
-    /// failure; the name appears only once the array is complete.
+    /// otherwise. The space is taken now (its pages allocated and mapped, or reserved with
+    /// opts.populate = false): if /dev/shm cannot hold it, this throws no_space_error rather
+    /// than letting a later write die of SIGBUS. Nothing is left behind on failure; the name
+    /// appears once the header is written, the elements reading as zeros.
     /// Throws invalid_argument_error (bad name, rank outside 1..8, byte size overflows),
     /// already_exists_error (unless opts.replace_existing), no_space_error, system_error.
     static shared_array create(std::string_view name, const shape_type& shape,
