@@ -1,18 +1,22 @@
-// What the benchmark programs share: timing, the median/min/max of rounds, figures compared
-// with their baselines, the printed tables, the JSON they write for bench/report.py, and the
-// names of the arrays they create (all removed at the end, even on an exception).
+// What the benchmark programs share: their common flags, timing, the median/min/max of rounds,
+// figures compared with their baselines, the printed tables, the JSON they write for
+// bench/report.py, checks of what a timed fill wrote, and the names of the arrays they create
+// (all removed at the end, even on an exception).
 #pragma once
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <ostream>
 #include <shmpool/catalog.hpp>
+#include <shmpool/process_pool.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +28,32 @@ inline constexpr double no_value = std::numeric_limits<double>::quiet_NaN();
 
 inline double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+/// The flags every benchmark takes.
+struct run_options {
+    int rounds = 5;
+    bool rounds_given = false;  // set by parse_run_options: --quick keeps an explicit --rounds
+    bool quick = false;
+    std::string json;
+};
+
+/// Adds --rounds, --quick and --json to `app`.
+inline void add_run_options(CLI::App& app, run_options& o) {
+    app.add_option("--rounds", o.rounds, "rounds, each running every variant and baseline")
+        ->check(CLI::PositiveNumber);
+    app.add_flag("--quick", o.quick, "smaller and fewer runs: a smoke test");
+    app.add_option("--json", o.json, "also write the figures to this file, for bench/report.py");
+}
+
+/// Parses the command line; after `--help` or a bad flag, exits as CLI11 says (0 or 1..).
+inline void parse_run_options(CLI::App& app, run_options& o, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::exit(app.exit(e));
+    }
+    o.rounds_given = app.count("--rounds") > 0;
 }
 
 /// One measured quantity, one value per round (NaN: not measured that round).
@@ -183,6 +213,30 @@ inline void write_json_figures(std::ostream& out) {
 
 /// The names of the arrays a benchmark creates: each is removed by remove(), and whatever is
 /// left when the guard goes out of scope, even on an exception.
+/// Checks a few elements of a rows x cols array after a timed fill: a benchmark of writes that
+/// did not happen is worse than none. Throws std::runtime_error naming `what`.
+inline void spot_check(const double* p, std::size_t rows, std::size_t cols, double v,
+                       const std::string& what) {
+    for (std::size_t r : {std::size_t{0}, rows / 3, rows / 2, rows - 1})
+        for (std::size_t c : {std::size_t{0}, cols - 1})
+            if (p[r * cols + c] != v)
+                throw std::runtime_error(
+                    what + ": element (" + std::to_string(r) + ", " + std::to_string(c) + ") is " +
+                    std::to_string(p[r * cols + c]) + ", expected " + std::to_string(v));
+}
+
+/// Whether a worker of `pool` still maps the array `name` (removed arrays linger until the
+/// worker's next call after 100 ms; see release_removed_segments in src/pool_worker.cpp).
+inline bool any_worker_maps(const shmpool::process_pool& pool, const std::string& name) {
+    for (int pid : pool.worker_pids()) {
+        std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+        std::string line;
+        while (std::getline(maps, line))
+            if (line.find(name) != std::string::npos) return true;
+    }
+    return false;
+}
+
 class array_names {
 public:
     explicit array_names(std::string prefix) : prefix_(std::move(prefix)) {}

@@ -131,30 +131,8 @@ struct row_writer {
     void operator()(std::size_t r) const { std::fill_n(a.data() + r * cols, cols, v); }
 };
 
-void spot_check(const array& a, std::size_t rows, std::size_t cols, double v,
-                const std::string& what) {
-    const double* p = a.data();
-    for (std::size_t r : {std::size_t{0}, rows / 3, rows / 2, rows - 1})
-        for (std::size_t c : {std::size_t{0}, cols - 1})
-            if (p[r * cols + c] != v)
-                throw std::runtime_error(what + ": element (" + std::to_string(r) + ", " +
-                                         std::to_string(c) + ") is " +
-                                         std::to_string(p[r * cols + c]) + ", expected " +
-                                         std::to_string(v));
-}
-
-// Whether a worker still maps the array `name`; after a remove, lets the workers drop it (they
-// release removed arrays on a call at least 100 ms later) so the next figure does not pay for it.
-bool any_worker_maps(const shmpool::process_pool& pool, const std::string& name) {
-    for (int pid : pool.worker_pids()) {
-        std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-        std::string line;
-        while (std::getline(maps, line))
-            if (line.find(name) != std::string::npos) return true;
-    }
-    return false;
-}
-
+// After a remove, lets the workers drop the array (they release removed arrays on a call at
+// least 100 ms later) so the next figure does not pay for it.
 void let_workers_release(shmpool::process_pool& pool, const std::string& name) {
     for (int attempt = 0; attempt < 20 && any_worker_maps(pool, name); ++attempt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(120));
@@ -241,51 +219,25 @@ std::string join(const std::vector<int>& items, const char* separator) {
 struct options {
     std::vector<int> workers{1, 2, 4, 8};
     double gib = 1;
-    int rounds = 5;
-    bool quick = false, gib_given = false, rounds_given = false;
-    std::string json;
+    run_options run;
 };
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--workers-list") {
-            o.workers.clear();
-            std::stringstream list(value());
-            std::string item;
-            while (std::getline(list, item, ','))
-                if (!item.empty()) o.workers.push_back(std::stoi(item));
-        } else if (arg == "--gib") {
-            o.gib = std::stod(value());
-            o.gib_given = true;
-        } else if (arg == "--rounds") {
-            o.rounds = std::stoi(value());
-            o.rounds_given = true;
-        } else if (arg == "--quick") {
-            o.quick = true;
-        } else if (arg == "--json") {
-            o.json = value();
-        } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: fill_sweep [--workers-list 1,2,4,8] [--gib 1] [--rounds 5] "
-                        "[--quick] [--json FILE]\n");
-            std::exit(0);
-        } else {
-            throw std::invalid_argument("unknown argument " + arg + " (try --help)");
-        }
+    CLI::App app{
+        "fill_sweep: for_each filling an array with 1, 2, 4, 8 workers, against OpenMP "
+        "threads, forked children and memset"};
+    app.add_option("--workers-list", o.workers, "worker counts, comma-separated")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 256));
+    const CLI::Option* gib =
+        app.add_option("--gib", o.gib, "size of the array in GiB")->check(CLI::PositiveNumber);
+    add_run_options(app, o.run);
+    parse_run_options(app, o.run, argc, argv);
+    if (o.run.quick) {
+        if (gib->count() == 0) o.gib = 0.125;
+        if (!o.run.rounds_given) o.run.rounds = 3;
     }
-    if (o.quick) {
-        if (!o.gib_given) o.gib = 0.125;
-        if (!o.rounds_given) o.rounds = 3;
-    }
-    if (!(o.gib > 0) || o.rounds < 1 || o.workers.empty())
-        throw std::invalid_argument("--gib > 0, --rounds >= 1 and a non-empty --workers-list");
-    for (int w : o.workers)
-        if (w < 1 || w > 256) throw std::invalid_argument("--workers-list: 1 to 256 each");
     return o;
 }
 
@@ -308,11 +260,11 @@ int main(int argc, char** argv) try {
     const auto started = clock_type::now();
     const shmpool::call_options quiet = quiet_options();
 
-    std::printf("fill sweep: workers %s; %d rounds, interleaved; array %zu x %zu float64 "
-                "(%.3f GiB); %zu usable cores\n",
-                join(opt.workers, ",").c_str(),
-                opt.rounds, rows, cols, bytes / double(1 << 30),
-                shmpool::process_pool::usable_cores());
+    std::printf(
+        "fill sweep: workers %s; %d rounds, interleaved; array %zu x %zu float64 "
+        "(%.3f GiB); %zu usable cores\n",
+        join(opt.workers, ",").c_str(), opt.run.rounds, rows, cols, bytes / double(1 << 30),
+        shmpool::process_pool::usable_cores());
     std::fflush(stdout);
 
     const std::string s_warm = "warm fill (every page mapped before)";
@@ -357,32 +309,32 @@ int main(int argc, char** argv) try {
         }
         std::memset(a.data(), 0, rows * cols * sizeof(double));
 
-        for (int r = 0; r < opt.rounds; ++r) {
+        for (int r = 0; r < opt.run.rounds; ++r) {
             const double v = 2.0 + r;
             std::vector<std::function<void()>> steps;
             steps.push_back([&] {
                 const auto t = clock_type::now();
                 std::memset(a.data(), 0, rows * cols * sizeof(double));
                 memset_pt.values.push_back(gb / seconds_since(t));
-                spot_check(a, rows, cols, 0.0, "memset");
+                spot_check(a.data(), rows, cols, 0.0, "memset");
             });
             for (std::size_t i = 0; i < opt.workers.size(); ++i) {
                 steps.push_back([&, i] {
                     const auto t = clock_type::now();
                     pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.25}, static_calls);
                     warm[i]->values.push_back(gb / seconds_since(t));
-                    spot_check(a, rows, cols, v + 0.25, warm[i]->name);
+                    spot_check(a.data(), rows, cols, v + 0.25, warm[i]->name);
                 });
                 steps.push_back([&, i] {
                     const auto t = clock_type::now();
                     pools[i]->for_each(0, rows, row_writer{a, cols, v + 0.5}, quiet);
                     warm_dyn[i]->values.push_back(gb / seconds_since(t));
-                    spot_check(a, rows, cols, v + 0.5, warm_dyn[i]->name);
+                    spot_check(a.data(), rows, cols, v + 0.5, warm_dyn[i]->name);
                 });
                 steps.push_back([&, i] {
                     omp[i]->values.push_back(
                         omp_fill_in_child(a.data(), rows, cols, opt.workers[i], v + 0.75, gb));
-                    spot_check(a, rows, cols, v + 0.75, omp[i]->name);
+                    spot_check(a.data(), rows, cols, v + 0.75, omp[i]->name);
                 });
             }
             for (std::size_t k = 0; k < steps.size(); ++k)
@@ -397,7 +349,7 @@ int main(int argc, char** argv) try {
     std::printf("(%.1f s so far)\n", seconds_since(started));
 
     // ---- first touch --------------------------------------------------------------------------
-    for (int r = 0; r < opt.rounds; ++r) {
+    for (int r = 0; r < opt.run.rounds; ++r) {
         const double v = 3.0 + r;
         // A fresh array, created and filled by the parent (untimed); `timed` writes it.
         const auto with_fresh_array = [&](const std::string& tag, point& out,
@@ -407,7 +359,7 @@ int main(int argc, char** argv) try {
             array a = array::create(name, {rows, cols});
             std::fill_n(a.data(), rows * cols, 42.0);
             out.values.push_back(timed(a));
-            spot_check(a, rows, cols, v, out.name);
+            spot_check(a.data(), rows, cols, v, out.name);
             guard.remove(name);
             if (pool) let_workers_release(*pool, name);
         };
@@ -434,23 +386,23 @@ int main(int argc, char** argv) try {
 
     const double total = seconds_since(started);
     std::printf("\ntotal %.1f s\n", total);
-    if (!opt.json.empty()) {
+    if (!opt.run.json.empty()) {
         char gib_text[32];
         std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
         std::string list = "[";  // appended, not "[" + ...: GCC 12 warns (-Wrestrict, PR105329)
         list += join(opt.workers, ", ");
         list += "]";
-        write_json(opt.json,
+        write_json(opt.run.json,
                    {{"gib", gib_text},
                     {"rows", std::to_string(rows)},
                     {"cols", std::to_string(cols)},
-                    {"rounds", std::to_string(opt.rounds)},
-                    {"quick", opt.quick ? "true" : "false"},
+                    {"rounds", std::to_string(opt.run.rounds)},
+                    {"quick", opt.run.quick ? "true" : "false"},
                     {"workers", list},
                     {"usable_cores", std::to_string(shmpool::process_pool::usable_cores())},
                     {"seconds", json_number(total)}},
                    view);
-        std::printf("wrote %s\n", opt.json.c_str());
+        std::printf("wrote %s\n", opt.run.json.c_str());
     }
     return 0;
 } catch (const std::exception& e) {

@@ -630,37 +630,16 @@ python_figures run_python(bool quick) {
 
 // ---------------------------------------------------------------------------------------------
 
-struct options {
-    int rounds = 5;
-    bool quick = false;
-    bool rounds_given = false;
-    std::string json;
-};
+using options = run_options;
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--rounds") {
-            o.rounds = std::stoi(value());
-            o.rounds_given = true;
-        } else if (arg == "--quick") {
-            o.quick = true;
-        } else if (arg == "--json") {
-            o.json = value();
-        } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: locks [--rounds 5] [--quick] [--json FILE]\n");
-            std::exit(0);
-        } else {
-            throw std::invalid_argument("unknown argument " + arg + " (try --help)");
-        }
-    }
+    CLI::App app{
+        "locks: shmpool's counters and locks against Python's multiprocessing, "
+        "fcntl.flock and std::atomic threads"};
+    add_run_options(app, o);
+    parse_run_options(app, o, argc, argv);
     if (o.quick && !o.rounds_given) o.rounds = 2;
-    if (o.rounds < 1) throw std::invalid_argument("--rounds >= 1");
     return o;
 }
 

@@ -87,31 +87,6 @@ void omp_fill(double* p, std::size_t rows, std::size_t cols, double v) {
         std::fill_n(p + static_cast<std::size_t>(r) * cols, cols, v);
 }
 
-// Checks a few elements after a timed fill: a benchmark of writes that did not happen is worse
-// than none.
-void spot_check(const array& a, std::size_t rows, std::size_t cols, double v, const char* what) {
-    const double* p = a.data();
-    for (std::size_t r : {std::size_t{0}, rows / 2 - 1, rows / 2, rows - 1})
-        for (std::size_t c : {std::size_t{0}, cols - 1})
-            if (p[r * cols + c] != v)
-                throw std::runtime_error(std::string(what) + ": element (" + std::to_string(r) +
-                                         ", " + std::to_string(c) + ") is " +
-                                         std::to_string(p[r * cols + c]) + ", expected " +
-                                         std::to_string(v));
-}
-
-// Whether a worker still maps the array `name` (removed arrays linger until the worker's next
-// call after 100 ms; see release_removed_segments in src/pool_worker.cpp).
-bool any_worker_maps(const shmpool::process_pool& pool, const std::string& name) {
-    for (int pid : pool.worker_pids()) {
-        std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-        std::string line;
-        while (std::getline(maps, line))
-            if (line.find(name) != std::string::npos) return true;
-    }
-    return false;
-}
-
 // After the parent removed `name`: lets the workers drop their mapping (and the kernel free the
 // memory) before the next timed call, so that the next figure does not pay for this one.
 // Returns how long the first empty call took, in ms: that call is where the workers unmap it.
@@ -264,42 +239,22 @@ python_figures run_python(bool quick) {
 
 struct options {
     double gib = 2;
-    int rounds = 5;
-    bool quick = false;
-    bool gib_given = false, rounds_given = false;
-    std::string json;
+    run_options run;
 };
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--gib") {
-            o.gib = std::stod(value());
-            o.gib_given = true;
-        } else if (arg == "--rounds") {
-            o.rounds = std::stoi(value());
-            o.rounds_given = true;
-        } else if (arg == "--quick") {
-            o.quick = true;
-        } else if (arg == "--json") {
-            o.json = value();
-        } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: pool [--gib 2] [--rounds 5] [--quick] [--json FILE]\n");
-            std::exit(0);
-        } else {
-            throw std::invalid_argument("unknown argument " + arg + " (try --help)");
-        }
+    CLI::App app{
+        "pool: the process pool against OpenMP, fork and multiprocessing.Pool (warm "
+        "fill, first touch, dispatch, latency, worker memory)"};
+    const CLI::Option* gib =
+        app.add_option("--gib", o.gib, "size of the array in GiB")->check(CLI::PositiveNumber);
+    add_run_options(app, o.run);
+    parse_run_options(app, o.run, argc, argv);
+    if (o.run.quick) {
+        if (gib->count() == 0) o.gib = 0.125;
+        if (!o.run.rounds_given) o.run.rounds = 2;
     }
-    if (o.quick) {
-        if (!o.gib_given) o.gib = 0.125;
-        if (!o.rounds_given) o.rounds = 2;
-    }
-    if (!(o.gib > 0) || o.rounds < 1) throw std::invalid_argument("--gib > 0 and --rounds >= 1");
     return o;
 }
 
@@ -318,7 +273,7 @@ int main(int argc, char** argv) try {
         std::max<std::size_t>(1, static_cast<std::size_t>(opt.gib * double(1 << 30)) / 8 / rows);
     const double bytes = double(rows * cols * sizeof(double));
     const double gb = bytes / 1e9;
-    const int rounds = opt.rounds;
+    const int rounds = opt.run.rounds;
     const shmpool::call_options quiet = quiet_options();
     const auto started = clock_type::now();
 
@@ -370,7 +325,7 @@ int main(int argc, char** argv) try {
                     pool2.for_each(0, rows, row_writer{a, cols, v}, quiet);
                     pool_fill.values.push_back(gb / seconds_since(t));
                     flt_dyn.values.push_back(worker_faults(pool2) - f0);
-                    spot_check(a, rows, cols, v, "pool fill");
+                    spot_check(a.data(), rows, cols, v, "pool fill");
                 },
                 [&] {
                     const double f0 = worker_faults(pool2);
@@ -379,7 +334,7 @@ int main(int argc, char** argv) try {
                                    quiet_options(shmpool::schedule::static_));
                     pool_fill_static.values.push_back(gb / seconds_since(t));
                     flt_static.values.push_back(worker_faults(pool2) - f0);
-                    spot_check(a, rows, cols, v + 0.5, "pool static fill");
+                    spot_check(a.data(), rows, cols, v + 0.5, "pool static fill");
                 },
                 [&] {
                     const double f0 = worker_faults(pool2);
@@ -388,7 +343,7 @@ int main(int argc, char** argv) try {
                                    quiet_options().touch_rows(a));
                     pool_fill_touch.values.push_back(gb / seconds_since(t));
                     flt_touch.values.push_back(worker_faults(pool2) - f0);
-                    spot_check(a, rows, cols, v + 0.75, "pool fill with touch_rows");
+                    spot_check(a.data(), rows, cols, v + 0.75, "pool fill with touch_rows");
                 },
                 [&] {
                     const double f0 = faults_of(RUSAGE_SELF);
@@ -396,7 +351,7 @@ int main(int argc, char** argv) try {
                     omp_fill(a.data(), rows, cols, v + 0.25);
                     omp_fill_s.values.push_back(gb / seconds_since(t));
                     flt_omp.values.push_back(faults_of(RUSAGE_SELF) - f0);
-                    spot_check(a, rows, cols, v + 0.25, "OpenMP fill");
+                    spot_check(a.data(), rows, cols, v + 0.25, "OpenMP fill");
                 },
             };
             for (std::size_t k = 0; k < steps.size(); ++k) steps[(k + r) % steps.size()]();
@@ -461,7 +416,7 @@ int main(int argc, char** argv) try {
             out.values.push_back(gb / seconds_since(t));
             faults.values.push_back(
                 (pool_used ? worker_faults(pool2) : faults_of(RUSAGE_CHILDREN)) - f0);
-            spot_check(a, rows, cols, v, tag);
+            spot_check(a.data(), rows, cols, v, tag);
             guard.remove(name);
             if (pool_used) release.values.push_back(let_workers_release(pool2, name));
         };
@@ -519,10 +474,10 @@ int main(int argc, char** argv) try {
     // ---- 3. dispatch and 4. latency, with Python run in the same rounds -------------------------
     const std::string s3 = "3. dispatch of empty tasks, 2 workers (M tasks/s)";
     const std::string s4 = "4. latency: empty for_each(0, 4) round trip, 4 workers";
-    const std::size_t n1 = opt.quick ? 200'000 : 2'000'000;
-    const std::size_t n100 = opt.quick ? 2'000'000 : 20'000'000;
-    const std::size_t nauto = opt.quick ? 100'000'000 : 1'000'000'000;
-    const int lat_calls = opt.quick ? 5'000 : 20'000, lat_warmup = opt.quick ? 200 : 1'000;
+    const std::size_t n1 = opt.run.quick ? 200'000 : 2'000'000;
+    const std::size_t n100 = opt.run.quick ? 2'000'000 : 20'000'000;
+    const std::size_t nauto = opt.run.quick ? 100'000'000 : 1'000'000'000;
+    const int lat_calls = opt.run.quick ? 5'000 : 20'000, lat_warmup = opt.run.quick ? 200 : 1'000;
     series d1{"pool chunk 1 (" + number(double(n1)) + " tasks)", "Mtasks/s", true, {}};
     series d100{"pool chunk 100 (" + number(double(n100)) + " tasks)", "Mtasks/s", true, {}};
     series dauto{"pool automatic chunks (" + number(double(nauto)) + " tasks)", "Mtasks/s", true,
@@ -548,7 +503,7 @@ int main(int argc, char** argv) try {
         pool2.for_each(0, 1000, noop, quiet);
         std::vector<double> lat(static_cast<std::size_t>(lat_calls));
         for (int r = 0; r < rounds; ++r) {
-            const python_figures py = run_python(opt.quick);
+            const python_figures py = run_python(opt.run.quick);
             py1.values.push_back(py.rate1 / 1e6);
             py100.values.push_back(py.rate100 / 1e6);
             py10000.values.push_back(py.rate10000 / 1e6);
@@ -598,23 +553,22 @@ int main(int argc, char** argv) try {
 
     const double total = seconds_since(started);
     std::printf("\ntotal %.1f s\n", total);
-    if (!opt.json.empty()) {
+    if (!opt.run.json.empty()) {
         char gib_text[32];
         std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
-        write_json(opt.json, {{"gib", gib_text},
-                              {"rows", std::to_string(rows)},
-                              {"cols", std::to_string(cols)},
-                              {"rounds", std::to_string(rounds)},
-                              {"quick", opt.quick ? "true" : "false"},
-                              {"usable_cores",
-                               std::to_string(shmpool::process_pool::usable_cores())},
-                              {"dispatch_tasks", "[" + std::to_string(n1) + ", " +
-                                                     std::to_string(n100) + ", " +
-                                                     std::to_string(nauto) + "]"},
-                              {"latency_calls", std::to_string(lat_calls)},
-                              {"latency_warmup_calls", std::to_string(lat_warmup)},
-                              {"seconds", json_number(total)}});
-        std::printf("wrote %s\n", opt.json.c_str());
+        write_json(opt.run.json,
+                   {{"gib", gib_text},
+                    {"rows", std::to_string(rows)},
+                    {"cols", std::to_string(cols)},
+                    {"rounds", std::to_string(rounds)},
+                    {"quick", opt.run.quick ? "true" : "false"},
+                    {"usable_cores", std::to_string(shmpool::process_pool::usable_cores())},
+                    {"dispatch_tasks", "[" + std::to_string(n1) + ", " + std::to_string(n100) +
+                                           ", " + std::to_string(nauto) + "]"},
+                    {"latency_calls", std::to_string(lat_calls)},
+                    {"latency_warmup_calls", std::to_string(lat_warmup)},
+                    {"seconds", json_number(total)}});
+        std::printf("wrote %s\n", opt.run.json.c_str());
     }
     return 0;
 } catch (const std::exception& e) {
