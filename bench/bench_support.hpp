@@ -8,15 +8,19 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <ostream>
 #include <shmpool/catalog.hpp>
 #include <shmpool/process_pool.hpp>
+#include <shmpool/shared_array.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -213,6 +217,49 @@ inline void write_json_figures(std::ostream& out) {
 
 /// The names of the arrays a benchmark creates: each is removed by remove(), and whatever is
 /// left when the guard goes out of scope, even on an exception.
+/// The number after "KEY": in `text` (the JSON a Python baseline printed), searching from
+/// `from`; NaN when absent.
+inline double json_field(const std::string& text, const std::string& key, std::size_t from = 0) {
+    if (from == std::string::npos) return no_value;
+    const std::size_t k = text.find("\"" + key + "\"", from);
+    if (k == std::string::npos) return no_value;
+    const std::size_t colon = text.find(':', k);
+    if (colon == std::string::npos) return no_value;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str() + colon + 1, &end);
+    return end == text.c_str() + colon + 1 ? no_value : v;
+}
+
+/// Runs `/usr/bin/python3 SCRIPT --json [--quick]` and returns what it printed, or "" (with a
+/// warning on stderr) when it cannot run or fails: that round then has no Python baseline.
+inline std::string run_python_json(const std::string& script, bool quick) {
+    const std::string cmd =
+        "/usr/bin/python3 '" + script + "' --json" + std::string(quick ? " --quick" : "");
+    std::fflush(nullptr);
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) {
+        std::fprintf(stderr, "warning: cannot run %s: %s\n", cmd.c_str(), std::strerror(errno));
+        return {};
+    }
+    std::string text;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    const int status = ::pclose(p);
+    if (status == 0) return text;
+    std::fprintf(stderr, "warning: %s failed (status %d); Python baselines missing this round\n",
+                 cmd.c_str(), status);
+    return {};
+}
+
+/// The task of the pool fills: row r of a rows x cols array gets v in every element.
+struct row_writer {
+    shmpool::shared_array<double> a;
+    std::size_t cols;
+    double v;
+    void operator()(std::size_t r) const { std::fill_n(a.data() + r * cols, cols, v); }
+};
+
 /// Checks a few elements of a rows x cols array after a timed fill: a benchmark of writes that
 /// did not happen is worse than none. Throws std::runtime_error naming `what`.
 inline void spot_check(const double* p, std::size_t rows, std::size_t cols, double v,

@@ -123,14 +123,6 @@ void write_json(const std::string& path, const std::map<std::string, std::string
 
 using array = shmpool::shared_array<double>;
 
-// The task of every pool fill: row r gets v in every element.
-struct row_writer {
-    array a;
-    std::size_t cols;
-    double v;
-    void operator()(std::size_t r) const { std::fill_n(a.data() + r * cols, cols, v); }
-};
-
 // After a remove, lets the workers drop the array (they release removed arrays on a call at
 // least 100 ms later) so the next figure does not pay for it.
 void let_workers_release(shmpool::process_pool& pool, const std::string& name) {

@@ -557,17 +557,6 @@ double contended_rate(gate& g, double seconds, Body body) {
 // The Python baseline
 
 // The number after "key": at or after `from` in `text` (a flat reading of Python's JSON).
-double json_field(const std::string& text, const std::string& key, std::size_t from = 0) {
-    if (from == std::string::npos) return no_value;
-    const std::size_t k = text.find("\"" + key + "\"", from);
-    if (k == std::string::npos) return no_value;
-    const std::size_t colon = text.find(':', k);
-    if (colon == std::string::npos) return no_value;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str() + colon + 1, &end);
-    return end == text.c_str() + colon + 1 ? no_value : v;
-}
-
 struct py_counter {
     double per_increment_ns = no_value, seconds = no_value, count = no_value;
 };
@@ -581,27 +570,9 @@ struct python_figures {
 };
 
 python_figures run_python(bool quick) {
-    const std::string cmd = "/usr/bin/python3 '" SHMPOOL_SOURCE_DIR
-                            "/bench/python_counters.py' --json" +
-                            std::string(quick ? " --quick" : "");
-    std::fflush(nullptr);
     python_figures out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) {
-        std::fprintf(stderr, "warning: cannot run %s: %s\n", cmd.c_str(), std::strerror(errno));
-        return out;
-    }
-    std::string text;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    const int status = ::pclose(p);
-    if (status != 0) {
-        std::fprintf(stderr,
-                     "warning: %s failed (status %d); Python baselines missing this round\n",
-                     cmd.c_str(), status);
-        return out;
-    }
+    const std::string text = run_python_json(SHMPOOL_SOURCE_DIR "/bench/python_counters.py", quick);
+    if (text.empty()) return out;
     const auto counter = [&](const char* key) {
         const std::size_t at = text.find(std::string("\"") + key + "\"");
         return py_counter{json_field(text, "per_increment_ns", at),
@@ -623,7 +594,7 @@ python_figures run_python(bool quick) {
     if (const std::size_t v = text.find("\"python\": \""); v != std::string::npos)
         out.version = text.substr(v + 11, text.find('"', v + 11) - (v + 11));
     if (std::isnan(out.value.per_increment_ns) || std::isnan(out.flock.contended))
-        std::fprintf(stderr, "warning: cannot parse the output of %s: %s\n", cmd.c_str(),
+        std::fprintf(stderr, "warning: cannot parse the output of bench/python_counters.py: %s\n",
                      text.c_str());
     return out;
 }

@@ -72,14 +72,6 @@ void write_json(const std::string& path, const std::map<std::string, std::string
 
 using array = shmpool::shared_array<double>;
 
-// The task of the fill figures: row r gets v in every element.
-struct row_writer {
-    array a;
-    std::size_t cols;
-    double v;
-    void operator()(std::size_t r) const { std::fill_n(a.data() + r * cols, cols, v); }
-};
-
 void omp_fill(double* p, std::size_t rows, std::size_t cols, double v) {
     const auto n = static_cast<std::ptrdiff_t>(rows);
 #pragma omp parallel for num_threads(2) schedule(static)
@@ -194,36 +186,10 @@ struct python_figures {
     double rate1 = no_value, rate100 = no_value, rate10000 = no_value, apply_median_us = no_value;
 };
 
-double json_field(const std::string& text, const std::string& key, std::size_t from = 0) {
-    const std::size_t k = text.find("\"" + key + "\"", from);
-    if (k == std::string::npos) return no_value;
-    const std::size_t colon = text.find(':', k);
-    if (colon == std::string::npos) return no_value;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str() + colon + 1, &end);
-    return end == text.c_str() + colon + 1 ? no_value : v;
-}
-
 python_figures run_python(bool quick) {
-    const std::string cmd = "/usr/bin/python3 '" SHMPOOL_SOURCE_DIR "/bench/python_pool.py' --json" +
-                            std::string(quick ? " --quick" : "");
-    std::fflush(nullptr);
-    FILE* p = ::popen(cmd.c_str(), "r");
     python_figures out;
-    if (!p) {
-        std::fprintf(stderr, "warning: cannot run %s: %s\n", cmd.c_str(), std::strerror(errno));
-        return out;
-    }
-    std::string text;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    const int status = ::pclose(p);
-    if (status != 0) {
-        std::fprintf(stderr, "warning: %s failed (status %d); Python baselines missing this round\n",
-                     cmd.c_str(), status);
-        return out;
-    }
+    const std::string text = run_python_json(SHMPOOL_SOURCE_DIR "/bench/python_pool.py", quick);
+    if (text.empty()) return out;
     const std::size_t rates = text.find("\"map_rate\"");
     if (rates != std::string::npos) {
         out.rate1 = json_field(text, "1", rates);
@@ -232,7 +198,7 @@ python_figures run_python(bool quick) {
     }
     out.apply_median_us = json_field(text, "apply_median_us");
     if (std::isnan(out.rate1) || std::isnan(out.apply_median_us))
-        std::fprintf(stderr, "warning: cannot parse the output of %s: %s\n", cmd.c_str(),
+        std::fprintf(stderr, "warning: cannot parse the output of bench/python_pool.py: %s\n",
                      text.c_str());
     return out;
 }

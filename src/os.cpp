@@ -1,5 +1,6 @@
 #include "os.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
@@ -270,6 +271,16 @@ int populate_writable(void* addr, std::size_t length,
     for (int e : errors)
         if (e != 0) return e;
     return 0;
+}
+
+std::size_t threads_of_this_process() noexcept {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/task")) {
+        while (const dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        ::closedir(d);
+    }
+    return n;
 }
 
 std::size_t usable_cpus() noexcept {

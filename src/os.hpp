@@ -115,6 +115,9 @@ mapped_region map_fd(int fd, std::size_t length, const std::string& path);
 int populate_writable(void* addr, std::size_t length,
                       const std::function<void(std::size_t)>& on_progress = {}) noexcept;
 
+/// The threads of this process (the entries of /proc/self/task), 0 when unreadable.
+std::size_t threads_of_this_process() noexcept;
+
 /// The number of CPUs this process may run on (sched_getaffinity), at least 1.
 std::size_t usable_cpus() noexcept;
 

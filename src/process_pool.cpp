@@ -2,7 +2,6 @@
 // for them while watching for failures, and the signal handling that cleans up on Ctrl-C.
 #include "shmpool/process_pool.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,16 +42,6 @@ void stop_pool(pool_state& s) noexcept;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-std::size_t threads_of_this_process() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/task")) {
-        while (const dirent* e = ::readdir(d))
-            if (e->d_name[0] != '.') ++n;
-        ::closedir(d);
-    }
-    return n;
-}
 
 // The threads of this process, given a moment to drop to one: a thread that was just joined
 // (shmpool's own, populating a new array, or a library's) is listed until the kernel reaps it.

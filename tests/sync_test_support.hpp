@@ -109,17 +109,7 @@ public:
         std::fflush(nullptr);
         const pid_t pid = ::fork();
         if (pid < 0) throw std::runtime_error("fork failed");
-        if (pid == 0) {
-            ::alarm(static_cast<unsigned>(limit.count()));
-            int rc = 100;
-            try {
-                rc = body();
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "child threw: %s\n", e.what());
-                rc = 101;
-            }
-            ::_exit(rc);
-        }
+        if (pid == 0) run_child_body(body, static_cast<unsigned>(limit.count()));
         live_[pid] = 0;
         return pid;
     }

@@ -5,9 +5,6 @@
 // Run directly, this binary runs every test in one process, so anything that starts a thread
 // (OpenMP, std::thread) runs inside test::run_in_child: a pool constructor refuses to start in a
 // multi-threaded process, and later tests construct pools.
-#include "shmpool/process_pool.hpp"
-
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -38,7 +35,9 @@
 #include <thread>
 #include <vector>
 
+#include "os.hpp"
 #include "shmpool/error.hpp"
+#include "shmpool/process_pool.hpp"
 #include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
 
@@ -765,15 +764,7 @@ TEST(process_pool, cancel_between_calls_does_not_cancel_the_next_call) {
 
 // --- 10. fork and threads ----------------------------------------------------------------
 
-std::size_t threads_here() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/task")) {
-        while (const dirent* e = ::readdir(d))
-            if (e->d_name[0] != '.') ++n;
-        ::closedir(d);
-    }
-    return n;
-}
+std::size_t threads_here() { return detail::threads_of_this_process(); }
 
 TEST(process_pool, refuses_to_start_in_a_multithreaded_process_unless_allowed) {
     const std::string name = unique_name("threads");

@@ -13,13 +13,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::child_group;
-using test::eventually;
-using test::named_object;
-using test::shared_object;
-using test::shm_guard;
-using test::since;
-using test::unique_name;
+using namespace test;  // sync_test_support.hpp: child_group, shared_object...
 
 struct shared_state {
     explicit shared_state(std::uint32_t initial) : sem(initial) {}

@@ -45,6 +45,20 @@ inline bool shm_exists(const std::string& name) {
     return ::access(("/dev/shm/" + name).c_str(), F_OK) == 0;
 }
 
+/// In a forked child: runs `body` and leaves with _exit(its result), 101 if it throws (the
+/// message on stderr). A child still running after `limit_seconds` dies of SIGALRM.
+[[noreturn]] inline void run_child_body(const std::function<int()>& body, unsigned limit_seconds) {
+    ::alarm(limit_seconds);
+    int rc = 100;
+    try {
+        rc = body();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "child threw: %s\n", e.what());
+        rc = 101;
+    }
+    ::_exit(rc);
+}
+
 /// Runs `body` in a forked child that ends with _exit(body's return value). The parent waits
 /// at most `timeout`; a child still running then is killed and the result is -1.
 /// Returns the exit status, or 128 + signal when the child died of a signal.
@@ -53,17 +67,7 @@ inline int run_in_child(const std::function<int()>& body,
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return -2;
-    if (pid == 0) {
-        ::alarm(static_cast<unsigned>(timeout.count()) + 5);
-        int rc = 100;
-        try {
-            rc = body();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "child threw: %s\n", e.what());
-            rc = 101;
-        }
-        ::_exit(rc);
-    }
+    if (pid == 0) run_child_body(body, static_cast<unsigned>(timeout.count()) + 5);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     int status = 0;
     while (::waitpid(pid, &status, WNOHANG) == 0) {
