@@ -78,57 +78,88 @@ void prefault_rows(const call_description& d, std::uint64_t begin, std::uint64_t
     }
 }
 
-// Runs [begin, end) with the call's task; true when the call should go on.
-bool run_chunk(control_block& c, worker_slot& slot, std::uint64_t begin, std::uint64_t end,
-               std::uint64_t inflight_end) {
-    slot.inflight_begin.store(begin, std::memory_order_relaxed);
-    slot.inflight_end.store(inflight_end, std::memory_order_release);
-    if (c.call.touches_rows) prefault_rows(c.call, begin, end);
-    std::uint64_t failed_at = begin;
+// Fault injection for tests: dies here if the pool was told to (see fault_point).
+inline void maybe_fault(control_block& c, fault_point at) noexcept {
+    if (c.fault_at.load(std::memory_order_relaxed) != at) [[likely]]
+        return;
+    if (c.fault_countdown.fetch_sub(1, std::memory_order_acq_rel) == 1) ::kill(::getpid(), SIGKILL);
+}
+
+// One chunk taken by a worker: [begin, end), chunk k of share s.
+struct chunk_claim {
+    std::uint64_t begin = 0, end = 0;
+};
+
+// The previous taker of a share took chunk k; if its claim still says "attempting", it may have
+// died right after its CAS: record for it that the chunk is its own (see pool_control.hpp).
+void confirm_claim(worker_slot& taker, std::uint64_t share, std::uint64_t k) {
+    std::uint64_t attempting = pack_claim(claim_state::attempting, share, k);
+    if (taker.claim.load(std::memory_order_acquire) != attempting) return;
+    taker.claim.compare_exchange_strong(attempting, pack_claim(claim_state::won, share, k),
+                                        std::memory_order_acq_rel);
+}
+
+// Takes the next chunk of share `s` for worker `me`; false when the share is used up.
+bool take_chunk(control_block& c, std::uint32_t me, std::uint32_t s, chunk_claim& out) {
+    worker_slot& share = c.slots[s];
+    worker_slot& mine = c.slots[me];
+    const std::uint64_t chunk = c.call.chunk;
+    const std::uint64_t chunks = share.share_chunks;
+    std::uint64_t seen = share.taken.load(std::memory_order_acquire);
+    for (;;) {
+        const std::uint64_t k = taken_chunks(seen);
+        if (k >= chunks) return false;
+        if (k > 0 && taken_by(seen) != me) {
+            confirm_claim(c.slots[taken_by(seen)], s, k - 1);
+            maybe_fault(c, fault_point::after_confirm);
+        }
+        const std::uint64_t begin = share.share_begin + k * chunk;
+        mine.progress.store(begin, std::memory_order_relaxed);
+        mine.claim.store(pack_claim(claim_state::attempting, s, k), std::memory_order_relaxed);
+        maybe_fault(c, fault_point::after_attempt);
+        // acq_rel: the claim and progress above are visible to whoever sees the new `taken`.
+        if (share.taken.compare_exchange_weak(seen, pack_taken(k + 1, me),
+                                              std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
+            maybe_fault(c, fault_point::after_take);
+            mine.claim.store(pack_claim(claim_state::won, s, k), std::memory_order_relaxed);
+            out.begin = begin;
+            out.end = std::min(begin + chunk, share.share_end);
+            return true;
+        }
+    }
+}
+
+// Runs a chunk with the call's task; true when the call should go on.
+bool run_chunk(control_block& c, worker_slot& slot, const chunk_claim& ch) {
+    maybe_fault(c, fault_point::before_run);
+    if (c.call.touches_rows) prefault_rows(c.call, ch.begin, ch.end);
     bool go_on = true;
     try {
-        const std::uint64_t ran = c.call.runner(c.task, begin, end, &c.stop, &failed_at);
-        c.completed.fetch_add(ran, std::memory_order_relaxed);
+        c.call.runner(c.task, ch.begin, ch.end, &c.stop, &slot.progress);
     } catch (...) {
-        c.completed.fetch_add(failed_at - begin, std::memory_order_relaxed);
-        record_failure(c, failed_at);
+        record_failure(c, slot.progress.load(std::memory_order_relaxed));
         go_on = false;
     }
-    slot.inflight_end.store(0, std::memory_order_release);
+    // Only this worker writes `done`: no locked instruction, no shared line.
+    slot.done.store(slot.done.load(std::memory_order_relaxed) +
+                        (slot.progress.load(std::memory_order_relaxed) - ch.begin),
+                    std::memory_order_relaxed);
     return go_on && !c.stop.load(std::memory_order_acquire);
 }
 
-// Takes the next chunk of `from`'s share into [b, e); false when that share is used up.
-bool take_chunk(worker_slot& from, std::uint64_t chunk, std::uint64_t& b, std::uint64_t& e) {
-    if (from.next.load(std::memory_order_relaxed) >= from.share_end) return false;
-    b = from.next.fetch_add(chunk, std::memory_order_relaxed);
-    if (b >= from.share_end) return false;
-    e = b + chunk < from.share_end ? b + chunk : from.share_end;
-    return true;
-}
-
-// Own share first, then the others', starting with the next worker's.
-void run_dynamic(control_block& c, std::size_t index) {
+// Runs chunks until none is left: from its own share, then (dynamic scheduling) from the
+// others', starting with the next worker's.
+void run_call(control_block& c, std::uint32_t me) {
     const call_description& d = c.call;
-    worker_slot& mine = c.slots[index];
-    std::uint64_t b = 0, e = 0;
+    chunk_claim ch;
     while (!c.stop.load(std::memory_order_acquire)) {
-        bool took = take_chunk(mine, d.chunk, b, e);
-        for (std::size_t i = 1; !took && i < d.slot_count; ++i) {
-            worker_slot& other = c.slots[(index + i) % d.slot_count];
-            took = other.participant && take_chunk(other, d.chunk, b, e);
+        bool took = take_chunk(c, me, me, ch);
+        for (std::uint32_t i = 1; !took && d.kind == schedule::dynamic && i < d.slot_count; ++i) {
+            const std::uint32_t other = (me + i) % d.slot_count;
+            took = c.slots[other].participant && take_chunk(c, me, other, ch);
         }
-        if (!took || !run_chunk(c, mine, b, e, e)) return;
-    }
-}
-
-void run_static(control_block& c, worker_slot& slot) {
-    const call_description& d = c.call;
-    const std::uint64_t mine_begin = share_start(d.first, d.last, d.participants, slot.rank);
-    const std::uint64_t mine_end = share_start(d.first, d.last, d.participants, slot.rank + 1);
-    for (std::uint64_t b = mine_begin; b < mine_end; b += d.chunk) {
-        const std::uint64_t e = b + d.chunk < mine_end ? b + d.chunk : mine_end;
-        if (!run_chunk(c, slot, b, e, mine_end)) return;  // in flight: all that is left of mine
+        if (!took || !run_chunk(c, c.slots[me], ch)) return;
     }
 }
 
@@ -166,17 +197,21 @@ std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
     notify_events(c);
 
     auto last_release = std::chrono::steady_clock::now();
+    std::uint64_t removals_seen = c.removals.load(std::memory_order_acquire);
     for (;;) {
         seen = wait_for_call(c, seen);
         if (c.shutdown.load(std::memory_order_acquire)) ::_exit(0);
         if (slot.participant) {
+            // Drop the mappings of arrays removed meanwhile: at once when the parent removed
+            // one, otherwise every 100 ms (calls back to back never leave wait_for_call idle).
             const auto now = std::chrono::steady_clock::now();
-            if (now - last_release > std::chrono::milliseconds(100)) {
-                release_removed_segments();  // calls back to back never leave wait_for_call idle
+            const std::uint64_t removals = c.removals.load(std::memory_order_acquire);
+            if (removals != removals_seen || now - last_release > std::chrono::milliseconds(100)) {
+                release_removed_segments();
                 last_release = now;
+                removals_seen = removals;
             }
-            if (c.call.kind == schedule::static_) run_static(c, slot);
-            else run_dynamic(c, index);
+            run_call(c, static_cast<std::uint32_t>(index));
         }
         slot.done_generation.store(seen, std::memory_order_release);
         notify_events(c);

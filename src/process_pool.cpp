@@ -21,6 +21,7 @@
 #include "exit_cleanup.hpp"
 #include "os.hpp"
 #include "pool_control.hpp"
+#include "pool_ledger.hpp"
 #include "progress_line.hpp"
 #include "shmpool/shared_array.hpp"
 
@@ -105,25 +106,16 @@ void ensure_workers_ready(pool_state& s) {
     }
 }
 
-std::string signal_text(int status) {
-    if (WIFSIGNALED(status)) {
-        const int sig = WTERMSIG(status);
-        const char* abbrev = ::sigabbrev_np(sig);
-        return std::string("killed by SIG") + (abbrev ? abbrev : "?") + " (" + ::strsignal(sig) +
-               ")";
-    }
-    return "exited with code " + std::to_string(WEXITSTATUS(status));
+// The chunk size of a call over n indices with p participants.
+std::uint64_t chunk_for(std::uint64_t n, std::uint32_t p, const call_options& opts) {
+    const std::uint64_t automatic = std::max<std::uint64_t>(1, n / (std::uint64_t{p} * 8));
+    return std::min<std::uint64_t>(n, opts.chunk ? opts.chunk : automatic);
 }
 
-struct lost_range {
-    pid_t pid;
-    int status;
-    std::uint64_t begin, end;
-};
-
-// Publishes a call and waits for it; returns the workers that died with indices in flight.
-std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64_t last,
-                                 const call_options& opts) {
+// Chooses the participants of a call over [first, last) (the workers ready now), its chunk
+// size, and each participant's share; resets the ledger. Returns the number of participants.
+std::uint32_t assign_shares(pool_state& s, std::uint64_t first, std::uint64_t last,
+                            const call_options& opts) {
     control_block& c = *s.control;
     std::uint32_t participants = 0;
     for (std::size_t i = 0; i < s.workers; ++i) {
@@ -132,30 +124,58 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
         w.rank = participants;
         participants += w.participant;
     }
-    if (participants == 0)  // every worker died since ensure_workers_ready(): rare, but no division
-        throw error("shmpool::process_pool: no worker is ready to take the call; retry it");
-    const std::uint64_t n = last - first;
+    if (participants == 0) return 0;
+    const std::uint64_t chunk = chunk_for(last - first, participants, opts);
+    c.call.chunk = chunk;
+    c.call.participants = participants;
+    for (std::size_t i = 0; i < s.workers; ++i) {
+        worker_slot& w = c.slots[i];
+        w.claim.store(0, std::memory_order_relaxed);
+        w.progress.store(0, std::memory_order_relaxed);
+        w.done.store(0, std::memory_order_relaxed);
+        w.taken.store(0, std::memory_order_relaxed);
+        w.share_begin = w.share_end = first;
+        w.share_chunks = 0;
+        if (!w.participant) continue;
+        w.share_begin = share_start(first, last, participants, w.rank);
+        w.share_end = share_start(first, last, participants, w.rank + 1);
+        w.share_chunks = (w.share_end - w.share_begin + chunk - 1) / chunk;
+    }
+    return participants;
+}
+
+// The indices the participants finished so far in the current call (for the progress line).
+std::uint64_t done_so_far(const pool_state& s) {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < s.workers; ++i)
+        n += s.control->slots[i].done.load(std::memory_order_relaxed);
+    return n;
+}
+
+// Publishes a call over [first, last) (at most max_phase_indices) and waits until each
+// participant finished it or died; then reads the ledger. `done_before` feeds the progress line.
+phase_outcome run_phase(pool_state& s, std::uint64_t first, std::uint64_t last,
+                        const call_options& opts, progress_line& line, std::uint64_t done_before) {
+    control_block& c = *s.control;
+    std::uint32_t participants = assign_shares(s, first, last, opts);
+    for (int attempt = 0; participants == 0 && attempt < 3; ++attempt) {
+        ensure_workers_ready(s);  // every worker died since the last check: wait for new ones
+        participants = assign_shares(s, first, last, opts);
+    }
+    if (participants == 0)
+        throw error("shmpool::process_pool: no worker stays alive long enough to take a call; "
+                    "something kills them as soon as they start");
     c.call.first = first;
     c.call.last = last;
     c.call.kind = opts.kind;
-    c.call.participants = participants;
-    c.call.chunk = opts.chunk ? opts.chunk
-                              : std::max<std::uint64_t>(1, n / (std::uint64_t{participants} * 8));
     c.call.slot_count = static_cast<std::uint32_t>(s.workers);
-    for (std::size_t i = 0; i < s.workers; ++i) {
-        worker_slot& w = c.slots[i];
-        if (!w.participant) continue;
-        w.next.store(share_start(first, last, participants, w.rank), std::memory_order_relaxed);
-        w.share_end = share_start(first, last, participants, w.rank + 1);
-    }
-    c.completed.store(0, std::memory_order_relaxed);
+    c.removals.store(segments_removed_here(), std::memory_order_relaxed);
     const std::uint32_t generation = c.generation.load(std::memory_order_relaxed) + 1;
     c.generation.store(generation, std::memory_order_release);
     futex_wake_all(c.generation);
 
-    progress_line line(opts.show_progress, n);
-    std::vector<lost_range> lost;
-    std::vector<bool> settled(s.workers, false);
+    phase_outcome out;
+    std::vector<bool> settled(s.workers, false), dead(s.workers, false);
     std::size_t pending = participants;
     int spins = 0;
     while (pending > 0) {
@@ -167,27 +187,22 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
                 settled[i] = true;
                 --pending;
             } else if (w.state.load(std::memory_order_acquire) == slot_state::dead) {
-                settled[i] = true;
+                settled[i] = dead[i] = true;  // reaped by the zygote: it writes nothing more
                 --pending;
-                const std::uint64_t b = w.inflight_begin.load(), e = w.inflight_end.load();
-                lost.push_back({w.pid.load(), w.wait_status.load(), b, e > b ? e : b});
-                // Without retries the call will throw: stop the other workers now.
-                if (opts.retries == 0 && e > b) c.stop.store(1, std::memory_order_release);
+                out.deaths.push_back(death_of(w.pid.load(), w.wait_status.load()));
             }
         }
         if (pending == 0) break;
-        line.update(c.completed.load(std::memory_order_relaxed));
+        line.update(done_before + done_so_far(s));
         if (++spins < 100) {
             ::sched_yield();
             continue;
         }
         futex_wait(c.events, seen, 50'000'000);
-        if (!zygote_alive(s)) {  // the workers die with it
-            lost.push_back({s.zygote, 0, first, last});
-            break;
-        }
+        if (!zygote_alive(s)) throw_broken();  // the workers die with it
     }
-    return lost;
+    resolve_ledger(c, s.workers, dead, out);
+    return out;
 }
 
 [[noreturn]] void throw_task_failure(const control_block& c) {
@@ -197,15 +212,29 @@ std::vector<lost_range> run_once(pool_state& s, std::uint64_t first, std::uint64
     throw worker_error(what, f.index, f.pid, f.type, f.what);
 }
 
-[[noreturn]] void throw_death(const lost_range& l) {
-    const int sig = WIFSIGNALED(l.status) ? WTERMSIG(l.status) : 0;
-    const int code = WIFEXITED(l.status) ? WEXITSTATUS(l.status) : -1;
-    std::string what = "worker " + std::to_string(l.pid) + " " + signal_text(l.status);
-    what += l.end > l.begin ? " with indices [" + std::to_string(l.begin) + ", " +
-                                  std::to_string(l.end) + ") in flight; they did not complete"
-                            : " between tasks";
-    what += "; the pool replaced it (call_options::retries re-runs lost indices)";
-    throw worker_died_error(what, l.pid, sig, code, l.begin, l.end);
+bool call_stopped(const control_block& c) { return c.stop.load(std::memory_order_acquire) != 0; }
+
+// Runs every range of `todo` (each in pieces of at most max_phase_indices): one round of a
+// call. Adds to `report` what the workers did not complete; false if the call was stopped.
+void run_round(pool_state& s, const std::vector<index_range>& todo, const call_options& opts,
+               progress_line& line, call_result& result, death_report& report) {
+    for (const index_range& r : todo) {
+        for (std::uint64_t b = r.begin; b < r.end;) {
+            if (call_stopped(*s.control)) {  // cancelled or failed: the rest does not run
+                report.not_completed.push_back({b, r.end});
+                break;
+            }
+            const std::uint64_t e = r.end - b > max_phase_indices ? b + max_phase_indices : r.end;
+            phase_outcome o = run_phase(s, b, e, opts, line, result.completed);
+            result.completed += o.completed;
+            report.not_completed.insert(report.not_completed.end(), o.not_completed.begin(),
+                                        o.not_completed.end());
+            report.interrupted.insert(report.interrupted.end(), o.interrupted.begin(),
+                                      o.interrupted.end());
+            report.deaths.insert(report.deaths.end(), o.deaths.begin(), o.deaths.end());
+            b = e;
+        }
+    }
 }
 
 }  // namespace
@@ -353,28 +382,52 @@ call_result process_pool::run(std::size_t first, std::size_t last, detail::range
     c.cancelled.store(0, std::memory_order_relaxed);
     c.failure.claimed.store(0, std::memory_order_relaxed);
 
+    // Round 0 runs the range; each retry runs what dead workers did not complete.
+    progress_line line(opts.show_progress, last - first);
     call_result result;
-    const auto nothing_lost = [](const lost_range& l) { return l.end <= l.begin; };
-    std::vector<lost_range> lost = run_once(s, first, last, opts);
-    std::erase_if(lost, nothing_lost);
-    result.completed = c.completed.load(std::memory_order_acquire);
-    for (int retry = 0; retry < opts.retries && !lost.empty() && !c.failure.claimed.load(); ++retry) {
+    death_report report{first, last, 0, {}, {}, {}};
+    std::vector<index_range> todo{{first, last}};
+    for (int round = 0;; ++round) {
+        report.not_completed.clear();
+        run_round(s, todo, opts, line, result, report);
+        report.not_completed = merge_ranges(std::move(report.not_completed));
+        if (report.not_completed.empty() || call_stopped(c) || round >= opts.retries) break;
         ensure_workers_ready(s);
-        std::vector<lost_range> again;
-        for (const lost_range& l : lost) {
-            std::vector<lost_range> more = run_once(s, l.begin, l.end, opts);
-            result.completed += c.completed.load(std::memory_order_acquire);
-            again.insert(again.end(), more.begin(), more.end());
-        }
-        lost = std::move(again);
-        std::erase_if(lost, nothing_lost);
+        todo = report.not_completed;
+        report.retries = round + 1;
     }
+    std::sort(report.interrupted.begin(), report.interrupted.end());
     result.cancelled = c.cancelled.load(std::memory_order_acquire) != 0;
+    result.workers_died = report.deaths.size();
     if (!zygote_alive(s)) throw_broken();
     ensure_workers_ready(s);  // replace the dead now: the pool is whole again when we throw
     if (c.failure.claimed.load(std::memory_order_acquire) == 2) throw_task_failure(c);
-    if (!lost.empty()) throw_death(lost.front());
+    // A cancelled call returns normally, unless a worker died in the middle of a task that
+    // then did not run again: its caller must hear of that.
+    const bool cut_short = std::any_of(
+        report.interrupted.begin(), report.interrupted.end(), [&](std::size_t i) {
+            return std::any_of(report.not_completed.begin(), report.not_completed.end(),
+                               [i](const index_range& r) { return r.contains(i); });
+        });
+    if (!report.not_completed.empty() && (!result.cancelled || cut_short)) {
+        if (report.deaths.empty())  // the ledger says so, yet no worker died: never hide it
+            throw error("shmpool::process_pool: internal error: " +
+                        std::to_string(report.not_completed.size()) +
+                        " ranges of the call did not run although no worker died");
+        throw_worker_died(std::move(report));
+    }
+    result.rerun = std::move(report.interrupted);
     return result;
 }
+
+namespace detail {
+
+void pool_internals::inject_fault(process_pool& pool, fault_point at, std::int64_t countdown) {
+    control_block& c = *pool.state_->control;
+    c.fault_countdown.store(countdown, std::memory_order_relaxed);
+    c.fault_at.store(at, std::memory_order_release);
+}
+
+}  // namespace detail
 
 }  // namespace shmpool

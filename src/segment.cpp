@@ -524,6 +524,10 @@ mapped_segment& find_segment(const location& where, const segment_id& id, dtype 
     return found;
 }
 
+namespace {
+std::atomic<std::uint64_t> removals_here{0};
+}  // namespace
+
 void remove_segment(const location& where) {
     const std::string path = where.path();
     file_descriptor fd = open_existing(where, O_RDONLY);
@@ -532,6 +536,11 @@ void remove_segment(const location& where) {
     if (int err = unlink_path(path)) throw_errno(err, "cannot remove " + path);
     forget_owned_segment(path);
     segment_table::get().unmap(id);
+    removals_here.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t segments_removed_here() noexcept {
+    return removals_here.load(std::memory_order_relaxed);
 }
 
 std::size_t release_removed_segments() { return segment_table::get().release_removed(); }

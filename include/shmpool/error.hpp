@@ -6,6 +6,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace shmpool {
 
@@ -108,35 +109,73 @@ private:
     std::string inner_what_;
 };
 
-/// A worker died during a call (killed by a signal, or exited). The pool replaced it and stays
-/// usable; the indices it had in flight did not complete (unless the call had retries left).
+/// A half-open range of task indices, [begin, end).
+struct index_range {
+    std::size_t begin = 0;
+    std::size_t end = 0;
+
+    std::size_t size() const noexcept { return end > begin ? end - begin : 0; }
+    bool contains(std::size_t i) const noexcept { return i >= begin && i < end; }
+    friend bool operator==(const index_range&, const index_range&) = default;
+};
+
+/// How one pool worker ended.
+struct worker_death {
+    int pid = 0;         ///< its PID
+    int signal = 0;      ///< the signal that killed it (SIGKILL, SIGSEGV...), or 0 if it exited
+    int exit_code = -1;  ///< its exit code when it exited instead, or -1
+};
+
+/// Workers died during a call and some of its indices may not have completed (no retries, or
+/// none left). The pool replaced the workers and stays usable.
+///
+/// The error is exact: not_completed() lists every index whose task may not have run to the
+/// end; every other index of the call ran to the end (exactly once without retries). Among the
+/// indices not completed, only those in interrupted() may have run in part: a worker was running
+/// them when it died. The others never started.
 class worker_died_error : public error {
 public:
-    worker_died_error(const std::string& what, int pid, int signal, int exit_code,
-                      std::size_t first_lost, std::size_t last_lost)
+    worker_died_error(const std::string& what, std::vector<worker_death> deaths,
+                      std::vector<index_range> not_completed,
+                      std::vector<std::size_t> interrupted)
         : error(what),
-          pid_(pid),
-          signal_(signal),
-          exit_code_(exit_code),
-          first_lost_(first_lost),
-          last_lost_(last_lost) {}
+          deaths_(std::move(deaths)),
+          not_completed_(std::move(not_completed)),
+          interrupted_(std::move(interrupted)) {}
 
-    /// The PID of the worker that died.
-    int pid() const noexcept { return pid_; }
-    /// The signal that killed it (SIGKILL, SIGSEGV...), or 0 if it exited.
-    int signal() const noexcept { return signal_; }
-    /// Its exit code when it exited instead, or -1.
-    int exit_code() const noexcept { return exit_code_; }
-    /// The indices it had in flight: [first_lost(), last_lost()); empty if it was idle.
-    std::size_t first_lost() const noexcept { return first_lost_; }
-    std::size_t last_lost() const noexcept { return last_lost_; }
+    /// The workers that died during the call, in the order they were noticed.
+    const std::vector<worker_death>& deaths() const noexcept { return deaths_; }
+    /// The PID of the first worker that died.
+    int pid() const noexcept { return deaths_.empty() ? 0 : deaths_.front().pid; }
+    /// The signal that killed the first worker (SIGKILL, SIGSEGV...), or 0 if it exited.
+    int signal() const noexcept { return deaths_.empty() ? 0 : deaths_.front().signal; }
+    /// The first worker's exit code when it exited instead, or -1.
+    int exit_code() const noexcept { return deaths_.empty() ? -1 : deaths_.front().exit_code; }
+
+    /// The indices whose task may not have completed: sorted, disjoint, merged ranges.
+    const std::vector<index_range>& not_completed() const noexcept { return not_completed_; }
+    /// How many indices not_completed() holds.
+    std::size_t not_completed_count() const noexcept {
+        std::size_t n = 0;
+        for (const index_range& r : not_completed_) n += r.size();
+        return n;
+    }
+    /// The indices workers were running when they died (ascending): their task may have run in
+    /// part, and, if the call retried them, run again.
+    const std::vector<std::size_t>& interrupted() const noexcept { return interrupted_; }
+
+    /// The first range of not_completed(): [first_lost(), last_lost()); empty if there is none.
+    std::size_t first_lost() const noexcept {
+        return not_completed_.empty() ? 0 : not_completed_.front().begin;
+    }
+    std::size_t last_lost() const noexcept {
+        return not_completed_.empty() ? 0 : not_completed_.front().end;
+    }
 
 private:
-    int pid_;
-    int signal_;
-    int exit_code_;
-    std::size_t first_lost_;
-    std::size_t last_lost_;
+    std::vector<worker_death> deaths_;
+    std::vector<index_range> not_completed_;
+    std::vector<std::size_t> interrupted_;
 };
 
 /// The previous holder of a robust lock (robust_mutex, shared_rwlock) died holding it. The call

@@ -166,6 +166,10 @@ inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) c
 /// memory.
 std::size_t release_removed_segments();
 
+/// How many segments this process has removed so far (remove_segment). A pool publishes it
+/// with each call, so that its workers drop removed arrays at once.
+std::uint64_t segments_removed_here() noexcept;
+
 /// Unmaps every segment in this process (the pool's helper process, which needs none of the
 /// parent's mappings and must not keep removed arrays alive).
 void unmap_all_segments() noexcept;
