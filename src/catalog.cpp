@@ -18,12 +18,6 @@ namespace {
 
 constexpr std::string_view staging_prefix = ".shmpool-tmp-";
 
-bool alive(pid_t pid, std::uint64_t start_time) {
-    if (pid <= 0) return false;
-    if (start_time != 0) return detail::process_start_time(pid) == start_time;
-    return ::kill(pid, 0) == 0 || errno == EPERM;
-}
-
 array_info info_of(const detail::location& where) {
     const std::string path = where.path();
     const std::string who = where.describe() + " (" + path + ")";
@@ -40,7 +34,7 @@ array_info info_of(const detail::location& where) {
     if (d.trailer) {
         info.made_by_shmpool = true;
         info.creator_pid = static_cast<pid_t>(d.trailer->creator_pid);
-        info.creator_alive = alive(info.creator_pid, d.trailer->creator_start_time);
+        info.creator_alive = detail::process_alive(info.creator_pid, d.trailer->creator_start_time);
         info.persistent = (d.trailer->flags & detail::trailer_persistent) != 0;
         info.created_unix_ns = d.trailer->created_unix_ns;
     }
@@ -105,7 +99,7 @@ std::vector<std::string> collect_garbage(bool dry_run) {
     for (const std::string& name : shm_names()) {
         const pid_t staged_by = staging_pid(name);
         if (staged_by != 0) {
-            if (alive(staged_by, 0)) continue;
+            if (detail::process_alive(staged_by)) continue;
             if (dry_run || detail::unlink_path(detail::shm_directory() + "/" + name) == 0)
                 removed.push_back(name);
             continue;

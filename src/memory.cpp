@@ -29,8 +29,6 @@
 namespace shmpool {
 namespace {
 
-constexpr unsigned long pf_exiting = 0x00000004;  // task flags in /proc/PID/stat (field 9)
-constexpr unsigned long pf_kthread = 0x00200000;
 constexpr std::size_t smaps_first_read = 256 * 1024;
 
 std::string proc_path(pid_t pid, std::string_view file) {
@@ -99,33 +97,13 @@ std::uint64_t to_number(std::string_view s, int base = 10) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc/PID/stat
+// /proc/PID/stat, through the OS seam's one reader
 
-struct proc_stat {
-    std::string comm;
-    char state = '?';
-    pid_t ppid = 0;
-    unsigned long flags = 0;
-    std::uint64_t start_time = 0;
-
-    bool gone() const noexcept { return state == 'Z' || state == 'X' || (flags & pf_exiting); }
-};
+using proc_stat = detail::process_stat;
 
 std::optional<proc_stat> read_stat(pid_t pid) {
-    const proc_text f = read_proc_file(proc_path(pid, "stat"), 1024);
-    const std::string_view t = f.text;
-    const std::size_t open = t.find('('), close = t.rfind(')');
-    if (f.err != 0 || open == t.npos || close == t.npos || close < open) return std::nullopt;
     proc_stat s;
-    s.comm = std::string(t.substr(open + 1, close - open - 1));
-    std::string_view rest = t.substr(close + 1);
-    for (int field = 3; field <= 22 && !rest.empty(); ++field) {
-        const std::string_view v = next_field(rest);
-        if (field == 3) s.state = v.empty() ? '?' : v.front();
-        if (field == 4) s.ppid = static_cast<pid_t>(to_number(v));
-        if (field == 9) s.flags = static_cast<unsigned long>(to_number(v));
-        if (field == 22) s.start_time = to_number(v);
-    }
+    if (!detail::read_process_stat(pid, s)) return std::nullopt;
     return s;
 }
 
@@ -263,14 +241,14 @@ std::string processes_text(std::uint64_t n) {
 std::optional<std::string> read_smaps(pid_t pid, process_memory& out) {
     const std::optional<proc_stat> before = read_stat(pid);
     if (!before) return "exited before it could be read";
-    if (before->gone()) return "exited: a zombie its parent has not reaped yet";
-    if (before->flags & pf_kthread) return "a kernel thread: it has no user memory";
+    if (before->dead()) return "exited: a zombie its parent has not reaped yet";
+    if (before->kernel_thread()) return "a kernel thread: it has no user memory";
     const auto start = std::chrono::steady_clock::now();
     const proc_text f = read_proc_file(proc_path(pid, "smaps"), smaps_first_read);
     if (f.err == ENOENT || f.err == ESRCH) return "exited while being read";
     if (f.err != 0) throw_unreadable(pid, *before, f.err);
     const std::optional<proc_stat> after = read_stat(pid);
-    if (!after || after->start_time != before->start_time || after->gone())
+    if (!after || after->start_time != before->start_time || after->dead())
         return "exited while being read";
     if (f.text.empty()) throw_unreadable(pid, *before, EACCES);  // denied at read time
     out.pid = pid;

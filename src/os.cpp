@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
@@ -313,21 +314,61 @@ pid_t current_pid() noexcept {
     return pid;
 }
 
-std::uint64_t process_start_time(pid_t pid) noexcept {
-    if (pid <= 0) return 0;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(in, line)) return 0;
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const std::size_t close = line.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    for (int i = 3; i < 22 && rest >> field; ++i) {
+namespace {
+constexpr unsigned long pf_exiting = 0x00000004;  // task flags (field 9 of /proc/PID/stat)
+constexpr unsigned long pf_kthread = 0x00200000;
+}  // namespace
+
+bool process_stat::dead() const noexcept {
+    return state == 'Z' || state == 'X' || state == 'x' || (flags & pf_exiting) != 0;
+}
+
+bool process_stat::kernel_thread() const noexcept { return (flags & pf_kthread) != 0; }
+
+bool read_process_stat(pid_t pid, process_stat& out) noexcept {
+    if (pid <= 0) return false;
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    const int fd = retry_eintr([&] { return ::open(path, O_RDONLY | O_CLOEXEC); });
+    if (fd < 0) return false;
+    char line[1024];
+    const ssize_t n = retry_eintr([&] { return ::read(fd, line, sizeof line - 1); });
+    ::close(fd);
+    if (n <= 0) return false;
+    line[n] = '\0';
+    // The command name may hold spaces and parentheses: it ends at the last ')'.
+    const char* open = std::strchr(line, '(');
+    const char* close = std::strrchr(line, ')');
+    if (!open || !close || close < open || close[1] != ' ') return false;
+    out = process_stat{};
+    const std::size_t len = std::min<std::size_t>(static_cast<std::size_t>(close - open - 1),
+                                                  sizeof out.comm - 1);
+    std::memcpy(out.comm, open + 1, len);
+    const char* p = close + 2;
+    for (int field = 3; field <= 22 && *p; ++field) {
+        char* end = nullptr;
+        if (field == 3) out.state = *p;
+        if (field == 4) out.ppid = static_cast<pid_t>(std::strtol(p, &end, 10));
+        if (field == 9) out.flags = std::strtoul(p, &end, 10);
+        if (field == 22) out.start_time = std::strtoull(p, &end, 10);
+        p = std::strchr(p, ' ');
+        if (!p) break;
+        ++p;
     }
-    std::uint64_t start = 0;
-    rest >> start;
-    return start;
+    return out.state != '?';
+}
+
+std::uint64_t process_start_time(pid_t pid) noexcept {
+    process_stat st;
+    return read_process_stat(pid, st) ? st.start_time : 0;
+}
+
+bool process_alive(pid_t pid, std::uint64_t start_time, std::uint64_t start_mask) noexcept {
+    if (pid <= 0) return false;
+    process_stat st;
+    if (!read_process_stat(pid, st)) return ::kill(pid, 0) == 0 || errno == EPERM;
+    if (st.dead()) return false;
+    return start_time == 0 || (st.start_time & start_mask) == (start_time & start_mask);
 }
 
 }  // namespace shmpool::detail

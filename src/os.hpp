@@ -126,8 +126,34 @@ const std::string& shm_directory();
 
 /// getpid(), cached and refreshed in the child after fork().
 pid_t current_pid() noexcept;
+/// What shmpool reads of /proc/PID/stat (the only reader of that file).
+struct process_stat {
+    char comm[64] = {};            // field 2, the command name, without its parentheses
+    char state = '?';              // field 3: R, S, D..., Z (zombie), X (dead)
+    pid_t ppid = 0;                // field 4
+    unsigned long flags = 0;       // field 9: PF_EXITING, PF_KTHREAD...
+    std::uint64_t start_time = 0;  // field 22: clock ticks after boot
+
+    /// A zombie, a dead process or one that is exiting: it runs no more code of its own.
+    bool dead() const noexcept;
+    /// A kernel thread (it has no user memory).
+    bool kernel_thread() const noexcept;
+};
+
+/// Reads /proc/PID/stat into `out`; false when there is no such process or it cannot be read
+/// (hidepid). Allocates nothing.
+bool read_process_stat(pid_t pid, process_stat& out) noexcept;
+
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
 /// or 0 when the process does not exist. Tells a live process from a reused PID.
 std::uint64_t process_start_time(pid_t pid) noexcept;
+
+/// The one rule of whether a process is alive, for every part of shmpool that asks (gc and ls of
+/// an array's creator, the rwlock's holders, memory inspection): it exists, is not a zombie,
+/// dead or exiting (process_stat::dead), and, when `start_time` is given, started then (or the
+/// PID was reused by another process); only the bits of `start_mask` are compared. Where /proc
+/// does not show the process (hidepid), kill(pid, 0) decides. Allocates nothing.
+bool process_alive(pid_t pid, std::uint64_t start_time = 0,
+                   std::uint64_t start_mask = ~std::uint64_t{0}) noexcept;
 
 }  // namespace shmpool::detail

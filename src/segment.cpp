@@ -455,6 +455,8 @@ file_descriptor open_existing(const location& where, int flags) {
             throw format_error(who_of(where) + " is not a regular file, so not an array");
         return fd;
     }
+    if (err == EISDIR)
+        throw format_error(who_of(where) + " is a directory, so not an array");
     if (err == ENOENT)
         throw not_found_error(where.describe() + " does not exist: there is no " + path +
                               (where.is_file() ? ""

@@ -112,37 +112,12 @@ pid_t this_thread_id() noexcept {
     return tid;
 }
 
-/// Whether some process other than a zombie has this PID (when /proc does not tell).
-bool pid_exists(pid_t pid) noexcept { return ::kill(pid, 0) == 0 || errno == EPERM; }
-
-/// Field 22 (start time) of a /proc/PID/stat line, given the text from field 3 (the state).
-std::uint64_t start_time_field(const char* p) noexcept {
-    for (int field = 4; field <= 22; ++field) {
-        p = std::strchr(p, ' ');
-        if (p == nullptr) return 0;
-        ++p;
-    }
-    return std::strtoull(p, nullptr, 10);
-}
-
-/// Whether the process of a slot token is still running: it exists, is not a zombie, and
-/// started when the token says (a reused PID is another process).
+/// Whether the process of a slot token is still running (the one rule, process_alive): it
+/// exists, is not a zombie, and started when the token says (a reused PID is another process).
 bool owner_alive(std::uint64_t token) noexcept {
     const auto pid = static_cast<pid_t>(token & pid_mask);
     const std::uint64_t start = (token >> pid_bits) & start_mask;
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pid_exists(pid);  // gone, or hidden (hidepid): ask kill()
-    char line[1024];
-    const ssize_t n = ::read(fd, line, sizeof line - 1);
-    ::close(fd);
-    if (n <= 0) return pid_exists(pid);
-    line[n] = '\0';
-    const char* close = std::strrchr(line, ')');
-    if (close == nullptr || close[1] != ' ' || close[2] == '\0') return true;  // be cautious
-    if (close[2] == 'Z' || close[2] == 'X' || close[2] == 'x') return false;   // zombie, dead
-    return start == 0 || (start_time_field(close + 2) & start_mask) == start;
+    return detail::process_alive(pid, start, start_mask);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "shmpool/catalog.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,6 +91,55 @@ TEST(catalog, gc_removes_arrays_of_dead_creators_but_not_persistent_ones) {
     EXPECT_TRUE(shm_exists(mine));
     shared_array<float>::remove(kept);
     shared_array<float>::remove(mine);
+}
+
+// A creator that exited but was not reaped yet (a zombie) runs no more code: it is dead for
+// ls and gc, as it is for the rwlock.
+TEST(catalog, a_zombie_creator_counts_as_dead) {
+    const std::string name = unique_name("zombie");
+    shm_guard guard(name);
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        try {
+            shared_array<float>::create(name, {16});
+        } catch (...) {
+            ::_exit(1);
+        }
+        ::_exit(0);  // no exit handlers: the array stays behind
+    }
+    siginfo_t info{};  // wait for the exit, but leave the child a zombie (WNOWAIT)
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+    ASSERT_EQ(info.si_status, 0);
+    const array_info d = describe_array(name);
+    EXPECT_EQ(d.creator_pid, child);
+    EXPECT_FALSE(d.creator_alive) << "a zombie creator was counted as alive";
+    const auto removed = collect_garbage();
+    EXPECT_NE(std::find(removed.begin(), removed.end(), name), removed.end());
+    EXPECT_FALSE(shm_exists(name));
+    ::waitpid(child, nullptr, 0);
+}
+
+// A directory under an array's name is "not an array" (format_error) for every operation, as
+// `shmpool info` says, never a bare EISDIR.
+TEST(catalog, a_directory_is_not_an_array) {
+    const std::string name = unique_name("dir");
+    const std::string path = "/dev/shm/" + name;
+    ASSERT_EQ(::mkdir(path.c_str(), 0700), 0);
+    struct rmdir_guard {
+        std::string p;
+        ~rmdir_guard() { ::rmdir(p.c_str()); }
+    } guard{path};
+    EXPECT_THROW(describe_array(name), format_error);
+    EXPECT_THROW(shared_array<float>::open(name), format_error);
+    EXPECT_THROW(shared_array<float>::remove(name), format_error);
+    EXPECT_THROW(remove_array(name), format_error);
+    try {
+        shared_array<float>::open(name);
+    } catch (const format_error& e) {
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

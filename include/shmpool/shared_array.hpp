@@ -91,9 +91,11 @@ public:
         });
     }
 
-    /// Removes the name NAME and unmaps the array in this process; other processes keep their
-    /// mapping until they drop it, and the memory is freed after the last one. Handles in this
-    /// process throw not_found_error afterwards.
+    /// Removes the name NAME and unmaps the array in this process; its memory is freed once no
+    /// process maps it. Pool workers drop their mapping by themselves, at the start of their next
+    /// call (or within 100 ms when idle); other processes that opened it keep it mapped until
+    /// they call shmpool::release_removed_arrays() or exit. Handles in this process throw
+    /// not_found_error afterwards.
     /// Throws not_found_error, format_error (the file is not an array; it is left alone).
     static void remove(std::string_view name) {
         detail::remove_segment(detail::location::shm(name));
@@ -152,5 +154,19 @@ private:
 
     detail::segment_handle handle_;
 };
+
+/// Unmaps, in this process, every array whose name was removed (or now leads to another
+/// array) since this process mapped it, so that its memory can be freed; returns how many.
+/// Pointers and views into those arrays become invalid and their handles throw
+/// not_found_error. Call it where no such pointer is in use, for example in a service's loop
+/// between requests. Pool workers do it by themselves between calls. Costs one stat(2) per
+/// array mapped in this process. Throws nothing.
+inline std::size_t release_removed_arrays() noexcept {
+    try {
+        return detail::release_removed_segments();
+    } catch (...) {
+        return 0;
+    }
+}
 
 }  // namespace shmpool
