@@ -192,6 +192,26 @@ struct hit_task {
     }
 };
 
+/// A zeroed uint32 array of `n` counters in shared memory, removed at the end of the scope.
+struct counters {
+    std::string name;
+    test::shm_guard guard;
+    shared_array<std::uint32_t> array;
+
+    explicit counters(std::size_t n, const std::string& tag = "hits")
+        : name(unique_name(tag)),
+          guard(name),
+          array(shared_array<std::uint32_t>::create(name, {n})) {}
+    ~counters() {
+        try {
+            shared_array<std::uint32_t>::remove(name);
+        } catch (...) {
+        }
+    }
+    void zero() const { std::memset(array.data(), 0, array.size() * sizeof(std::uint32_t)); }
+    std::uint32_t operator[](std::size_t i) const { return array.data()[i]; }
+};
+
 std::size_t count_of(const std::vector<std::size_t>& v, std::size_t i) {
     return static_cast<std::size_t>(std::count(v.begin(), v.end(), i));
 }
@@ -248,12 +268,11 @@ struct tally {
 tally run_calls(process_pool& pool, outside_killer* killer, int calls, std::size_t n,
                 const call_options& opts, const std::string& label) {
     const std::size_t first = 100, size = n + 200;
-    const std::string name = unique_name("hits");
-    test::shm_guard guard(name);
-    const auto hits = shared_array<std::uint32_t>::create(name, {size});
+    const counters count(size);
+    const shared_array<std::uint32_t> hits = count.array;
     tally t;
     for (int k = 0; k < calls; ++k) {
-        std::memset(hits.data(), 0, size * sizeof(std::uint32_t));
+        count.zero();
         if (killer) killer->call_starts();
         std::string wrong;
         try {
@@ -275,7 +294,6 @@ tally run_calls(process_pool& pool, outside_killer* killer, int calls, std::size
             break;
         }
     }
-    shared_array<std::uint32_t>::remove(name);
     return t;
 }
 
@@ -368,9 +386,8 @@ struct single_worker_case {
 
 TEST(process_pool_faults, one_worker_dying_at_each_point_loses_exactly_what_it_held) {
     process_pool pool(1);
-    const std::string name = unique_name("hits1");
-    test::shm_guard guard(name);
-    const auto hits = shared_array<std::uint32_t>::create(name, {2000});
+    const counters count(2000);
+    const shared_array<std::uint32_t> hits = count.array;
     for (const single_worker_case c : {single_worker_case{fault_point::after_attempt, false},
                                        single_worker_case{fault_point::after_take, true},
                                        single_worker_case{fault_point::before_run, true}}) {
@@ -378,7 +395,7 @@ TEST(process_pool_faults, one_worker_dying_at_each_point_loses_exactly_what_it_h
             SCOPED_TRACE("fault point " + std::to_string(static_cast<int>(c.at)) +
                          (kind == schedule::dynamic ? ", dynamic" : ", static"));
             // Without retries: the error names [40, 2000); 40 was "running" only if taken.
-            std::memset(hits.data(), 0, 2000 * sizeof(std::uint32_t));
+            count.zero();
             inject(pool, c.at, 5);
             try {
                 pool.for_each(0, 2000, hit_task{hits, 0},
@@ -396,7 +413,7 @@ TEST(process_pool_faults, one_worker_dying_at_each_point_loses_exactly_what_it_h
                     ASSERT_EQ(hits.data()[i], i < 40 ? 1u : 0u) << "index " << i;
             }
             // With retries: every index once; 40 re-run (it had not started, so still once).
-            std::memset(hits.data(), 0, 2000 * sizeof(std::uint32_t));
+            count.zero();
             inject(pool, c.at, 5);
             const call_result r = pool.for_each(
                 0, 2000, hit_task{hits, 0},
@@ -409,7 +426,6 @@ TEST(process_pool_faults, one_worker_dying_at_each_point_loses_exactly_what_it_h
         }
     }
     inject(pool, fault_point::none, 0);
-    shared_array<std::uint32_t>::remove(name);
 }
 
 // Several workers, a death at each point after a random number of passes, alone or together
@@ -448,12 +464,8 @@ TEST(process_pool_faults, deaths_at_chosen_points_with_outside_kills_never_lose_
 
 TEST(process_pool_faults, every_worker_dying_in_one_call_is_retried_on_fresh_workers) {
     process_pool pool(3);
-    const std::string flag_name = unique_name("killflags");
-    test::shm_guard flag_guard(flag_name);
-    const auto flags = shared_array<std::uint32_t>::create(flag_name, {2000});
-    const std::string name = unique_name("hits3");
-    test::shm_guard guard(name);
-    const auto hits = shared_array<std::uint32_t>::create(name, {2000});
+    const counters kill_flags(2000, "killflags"), count(2000);
+    const shared_array<std::uint32_t> flags = kill_flags.array, hits = count.array;
     // Indices 10, 700 and 1400 each kill the worker that first runs them, after counting the
     // hit: one near the start of each worker's share.
     const auto task = [flags, hits](std::size_t i) {
@@ -472,16 +484,13 @@ TEST(process_pool_faults, every_worker_dying_in_one_call_is_retried_on_fresh_wor
         ASSERT_EQ(hits.data()[i], killer_index ? 2u : 1u) << "index " << i;
     }
     EXPECT_EQ(pool.worker_pids().size(), 3u);
-    shared_array<std::uint32_t>::remove(name);
-    shared_array<std::uint32_t>::remove(flag_name);
 }
 
 // The case of the issue: a pool of one, killed once at index 100, three retries.
 TEST(process_pool_faults, a_pool_of_one_killed_mid_call_reruns_only_what_was_left) {
     process_pool pool(1);
-    const std::string name = unique_name("hits4");
-    test::shm_guard guard(name);
-    const auto hits = shared_array<std::uint32_t>::create(name, {10000});
+    const counters count(10000);
+    const shared_array<std::uint32_t> hits = count.array;
     const auto task = [hits](std::size_t i) {
         if (std::atomic_ref<std::uint32_t>(hits.data()[i]).fetch_add(1) == 0 && i == 100)
             ::kill(::getpid(), SIGKILL);
@@ -492,18 +501,16 @@ TEST(process_pool_faults, a_pool_of_one_killed_mid_call_reruns_only_what_was_lef
     EXPECT_EQ(r.rerun, std::vector<std::size_t>{100});
     for (std::size_t i = 0; i < 10000; ++i)
         ASSERT_EQ(hits.data()[i], i == 100 ? 2u : 1u) << "index " << i;
-    shared_array<std::uint32_t>::remove(name);
 }
 
 // --- 4. completed is exact ------------------------------------------------------------------
 
 TEST(process_pool_faults, a_cancelled_call_counts_exactly_the_indices_that_ran) {
     process_pool pool(3);
-    const std::string name = unique_name("hits5");
-    test::shm_guard guard(name);
-    const auto hits = shared_array<std::uint32_t>::create(name, {100000});
+    const counters count(100000);
+    const shared_array<std::uint32_t> hits = count.array;
     for (int k = 0; k < 20; ++k) {
-        std::memset(hits.data(), 0, 100000 * sizeof(std::uint32_t));
+        count.zero();
         const std::size_t stop_at = 1000 + 4000 * static_cast<std::size_t>(k);
         const call_result r = pool.for_each(0, 100000, [hits, stop_at](std::size_t i) {
             std::atomic_ref<std::uint32_t>(hits.data()[i]).fetch_add(1);
@@ -517,7 +524,6 @@ TEST(process_pool_faults, a_cancelled_call_counts_exactly_the_indices_that_ran) 
         }
         EXPECT_EQ(r.completed, ran) << "call " << k;
     }
-    shared_array<std::uint32_t>::remove(name);
 }
 
 }  // namespace
