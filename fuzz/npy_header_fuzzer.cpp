@@ -21,11 +21,8 @@
 //   * describe_fd on a memfd holding the bytes throws format_error exactly when it should, and
 //     only format_error; what it returns is consistent with the parse.
 //
-// Needs src/npy_header.cpp, src/segment_format.cpp, src/dtype.cpp and src/os.cpp, with
-// -Iinclude -Isrc:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
-//       fuzz/npy_header_fuzzer.cpp src/npy_header.cpp src/segment_format.cpp src/dtype.cpp \
-//       src/os.cpp -o npy_header_fuzzer
+// Links the format layer (src/format/) and the base layer below it; built by the fuzz preset:
+//   cmake --preset fuzz && cmake --build --preset fuzz
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,7 +40,7 @@
 
 #include "npy_header.hpp"
 #include "segment_format.hpp"
-#include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/limits.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/error.hpp"
 

@@ -39,7 +39,6 @@
 #include <vector>
 
 #include "shmpool/catalog.hpp"
-#include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/memory.hpp"
 #include "shmpool/segment.hpp"

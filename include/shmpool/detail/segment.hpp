@@ -12,15 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "shmpool/detail/limits.hpp"
+#include "shmpool/detail/pid.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/segment.hpp"
 
 namespace shmpool::detail {
-
-/// Longest name or path a handle can carry, in bytes.
-inline constexpr std::size_t max_location_length = 1023;
-/// Highest rank of an array.
-inline constexpr std::size_t max_rank = 8;
 
 /// Where a segment lives: a name in /dev/shm or a file path. Trivially copyable, so that a
 /// handle holding it can be copied byte for byte into another process.
@@ -116,9 +113,6 @@ inline mapped_segment& find_segment(const array_ref& ref) {
     return find_segment(ref.where, ref.id, ref.type, ref.make_view);
 }
 
-/// pid_t of this process, cached (see current_pid below).
-pid_t current_pid() noexcept;
-
 /// The handle part shared by the typed front ends: where the segment is, which one it is, and
 /// where it is mapped in the process that made the handle. Trivially copyable; in another
 /// process (a copy carried into a pool worker) it finds the segment by name on first use.
@@ -173,7 +167,5 @@ std::uint64_t segments_removed_here() noexcept;
 /// Unmaps every segment in this process (the pool's helper process, which needs none of the
 /// parent's mappings and must not keep removed arrays alive).
 void unmap_all_segments() noexcept;
-
-/// getpid(), cached and refreshed after fork().
 
 }  // namespace shmpool::detail

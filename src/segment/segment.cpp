@@ -15,6 +15,7 @@
 #include "exit_cleanup.hpp"
 #include "os.hpp"
 #include "progress_line.hpp"
+#include "open_existing.hpp"
 #include "segment_format.hpp"
 #include "shmpool/error.hpp"
 

@@ -239,18 +239,6 @@ void record_death(control_block& c, pid_t pid, int status) {
 
 }  // namespace
 
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                long timeout_ns) noexcept {
-    timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected,
-              timeout_ns > 0 ? &ts : nullptr, nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT32_MAX, nullptr,
-              nullptr, 0);
-}
-
 void zygote_main(control_block& c, int requests, pid_t parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "futex.hpp"
 #include "os.hpp"
 
 namespace shmpool {
@@ -59,7 +60,7 @@ void release_after_not_recoverable_trylock(pthread_mutex_t& m) noexcept {
     int* word = &m.__data.__lock;
     if ((__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) != ::gettid()) return;
     if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) {
-        ::syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+        detail::futex_wake_all(word);
     }
 }
 

@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "os.hpp"
-#include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/limits.hpp"
 #include "shmpool/error.hpp"
 
 namespace shmpool::detail {

@@ -63,12 +63,4 @@ struct segment_description {
 /// `who` ("array 'grid' (/dev/shm/grid)"), when the bytes are not a usable array.
 segment_description describe_fd(int fd, const std::string& path, const std::string& who);
 
-class location;
-class file_descriptor;
-
-/// Opens the file of an existing segment without following a symlink or blocking on a FIFO.
-/// Throws not_found_error (says where it looked and what to do), format_error (not a regular
-/// file), system_error (permission...).
-file_descriptor open_existing(const location& where, int flags);
-
 }  // namespace shmpool::detail

@@ -21,6 +21,8 @@ void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 long timeout_ns) noexcept;
 /// Wakes every process and thread waiting on `word`.
 void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
+/// The same for a futex word shmpool does not own (a pthread mutex's lock word).
+void futex_wake_all(int* word) noexcept;
 
 /// futex_wait until `deadline` (no_deadline: no time limit). Returns false at once, without
 /// waiting, when the deadline has passed; true after a wait, whatever ended it.

@@ -10,6 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "shmpool/detail/pid.hpp"
+
 namespace shmpool::detail {
 
 /// An owned file descriptor, closed on destruction.
@@ -124,8 +126,6 @@ std::size_t usable_cpus() noexcept;
 /// The directory of named segments: /dev/shm, or $SHMPOOL_SHM_DIR when set (read once).
 const std::string& shm_directory();
 
-/// getpid(), cached and refreshed in the child after fork().
-pid_t current_pid() noexcept;
 /// What shmpool reads of /proc/PID/stat (the only reader of that file).
 struct process_stat {
     char comm[64] = {};            // field 2, the command name, without its parentheses

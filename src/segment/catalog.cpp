@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "os.hpp"
+#include "open_existing.hpp"
 #include "segment_format.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/limits.hpp"
 
 namespace shmpool::detail {
 namespace {
