@@ -230,11 +230,16 @@ inline double json_field(const std::string& text, const std::string& key, std::s
     return end == text.c_str() + colon + 1 ? no_value : v;
 }
 
-/// Runs `/usr/bin/python3 SCRIPT --json [--quick]` and returns what it printed, or "" (with a
-/// warning on stderr) when it cannot run or fails: that round then has no Python baseline.
+#ifndef SHMPOOL_PYTHON
+#define SHMPOOL_PYTHON "python3"
+#endif
+
+/// Runs `PYTHON SCRIPT --json [--quick]` (the python3 with numpy found at configure time,
+/// SHMPOOL_PYTHON) and returns what it printed, or "" (with a warning on stderr) when it cannot
+/// run or fails: that round then has no Python baseline.
 inline std::string run_python_json(const std::string& script, bool quick) {
-    const std::string cmd =
-        "/usr/bin/python3 '" + script + "' --json" + std::string(quick ? " --quick" : "");
+    const std::string cmd = std::string("'") + SHMPOOL_PYTHON + "' '" + script + "' --json" +
+                            std::string(quick ? " --quick" : "");
     std::fflush(nullptr);
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) {

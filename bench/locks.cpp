@@ -20,7 +20,7 @@
 //                      robust_mutex, shared_rwlock (exclusive, shared), semaphore and file_lock,
 //                      against multiprocessing.Lock, multiprocessing.Semaphore and fcntl.flock.
 //
-// The Python figures come from bench/python_counters.py, run once a round with /usr/bin/python3
+// The Python figures come from bench/python_counters.py, run once a round with the python3 found at configure time (SHMPOOL_PYTHON)
 // (fork start method). Counter times are wall times from the first fork to the last join, on
 // both sides. Ratios read "times better than the baseline": value / baseline for rates,
 // baseline / value for times, so > 1 always means shmpool is ahead.

@@ -49,7 +49,7 @@ from pathlib import Path
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = SOURCE_DIR / "docs" / "bench"
 DEFAULT_BUILD = SOURCE_DIR / "build" / "release"
-PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+PYTHON = sys.executable  # the python3 running this script (it has numpy and matplotlib)
 README = SOURCE_DIR / "README.md"
 README_BEGIN = "<!-- bench-machine:begin -->"
 README_END = "<!-- bench-machine:end -->"

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages shmpool needs (build, tests, benchmarks, fuzzing).
+# Installs the Debian 12 packages shmpool uses: to build (compiler, CMake, Ninja, xtensor, CLI11,
+# nlohmann-json), to test (GoogleTest, python3 with numpy, procps and smem for the memory tool's
+# cross-checks) and to benchmark (Google Benchmark, matplotlib for the report's charts).
+#   --fuzz   also clang and its libFuzzer runtime (the fuzz preset)
 # Idempotent: does nothing (not even apt-get update) when everything is already installed.
 set -euo pipefail
 
 packages=(
-    build-essential g++ cmake git
-    libxtensor-dev libboost-dev nlohmann-json3-dev libcli11-dev
-    libgtest-dev libgmock-dev libbenchmark-dev
+    g++ cmake ninja-build
+    libxtensor-dev libcli11-dev nlohmann-json3-dev
+    libgtest-dev libbenchmark-dev
     python3 python3-numpy python3-matplotlib procps smem
-    clang libclang-rt-14-dev gnuplot-nox
 )
+for arg in "$@"; do
+    case "$arg" in
+        --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        *) echo "install-deps: unknown option $arg (try --fuzz)" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for pkg in "${packages[@]}"; do
