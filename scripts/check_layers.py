@@ -21,7 +21,7 @@ ORDER = ["base", "format", "segment", "sync", "pool", "inspect", "umbrella"]
 # Public headers (relative to include/shmpool/) by layer.
 LAYERS = {
     "base": ["error.hpp", "progress.hpp", "detail/deadline.hpp", "detail/limits.hpp",
-             "detail/pid.hpp", "detail/timed_wait.hpp", "detail/export.hpp"],
+             "detail/pid.hpp", "detail/timed_wait.hpp", "detail/export.hpp", "process.hpp"],
     "format": ["dtype.hpp"],
     "segment": ["segment.hpp", "detail/segment.hpp", "shared_array.hpp", "catalog.hpp"],
     "sync": ["robust_mutex.hpp", "shared_rwlock.hpp", "semaphore.hpp", "barrier.hpp",

@@ -17,6 +17,7 @@
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/progress.hpp"
+#include "shmpool/shared_array.hpp"
 
 namespace shmpool {
 
@@ -24,6 +25,22 @@ namespace shmpool {
 enum class schedule : std::uint8_t {
     dynamic,  ///< workers take chunks from a shared counter as they go (the default)
     static_,  ///< worker k of n gets the k-th contiguous n-th of the range, nothing shared
+};
+
+class process_pool;
+
+/// The first-touch hint of a call (call_options::touch_rows()): which array's rows the tasks
+/// write. Opaque; empty unless touch_rows() set it.
+class row_hint {
+public:
+    /// Whether touch_rows() set a hint.
+    explicit operator bool() const noexcept { return set_; }
+
+private:
+    friend struct call_options;
+    friend class process_pool;
+    detail::array_ref rows_{};
+    bool set_ = false;
 };
 
 /// Options of one call.
@@ -39,20 +56,21 @@ struct call_options {
     /// A progress line (done/total, rate, ETA) on stderr for calls that last over half a
     /// second. `automatic`: only when stderr is a terminal.
     progress show_progress = progress::automatic;
-
-    /// First-touch hint, set with touch_rows(): task i writes row i of that array.
-    bool touches_rows = false;
-    detail::array_ref rows{};
+    /// The first-touch hint; set it with touch_rows().
+    row_hint touched_rows{};
 
     /// Says that task i writes row i of `array` (a shared_array). Before each chunk, a worker
     /// then maps the chunk's rows with one read per 64 KiB (the kernel maps 16 pages per such
     /// fault on shared memory) instead of taking one write fault per 4 KiB page: a worker's
     /// first pass over rows it never touched runs several times faster. Harmless when the rows
     /// are mapped already.
+    /// @code
+    /// pool.for_each(0, rows, task, shmpool::call_options{}.touch_rows(grid));
+    /// @endcode
     template <class Array>
     call_options& touch_rows(const Array& array) {
-        rows = array.ref();
-        touches_rows = true;
+        touched_rows.rows_ = detail::array_access::ref(array);
+        touched_rows.set_ = true;
         return *this;
     }
 };
@@ -171,8 +189,6 @@ struct result_writer {
 
 }  // namespace detail
 
-class process_pool;
-
 /// The lazy range process_pool::imap() returns. Input range: iterate it once.
 template <class R>
 class imap_range {
@@ -199,14 +215,6 @@ public:
         imap_range* range_;
     };
 
-    imap_range(process_pool&, std::size_t first, std::size_t last, std::size_t window,
-               batch_runner run)
-        : buffer_(window * sizeof(R)),
-          run_(std::move(run)),
-          next_(first),
-          last_(last),
-          window_(window) {}
-
     /// Computes the first window and returns an iterator to the first result.
     iterator begin() {
         advance();
@@ -218,6 +226,14 @@ public:
     bool finished() const noexcept { return next_ > last_; }
 
 private:
+    friend class process_pool;
+    imap_range(std::size_t first, std::size_t last, std::size_t window, batch_runner run)
+        : buffer_(window * sizeof(R)),
+          run_(std::move(run)),
+          next_(first),
+          last_(last),
+          window_(window) {}
+
     void advance() {
         if (next_ >= last_) {
             next_ = last_ + 1;  // past the end
@@ -328,7 +344,7 @@ public:
         using R = std::invoke_result_t<F&, std::size_t>;
         detail::check_result<R>();
         if (window == 0) window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(R));
-        return imap_range<R>(*this, first, last, window, [this, fn, opts](
+        return imap_range<R>(first, last, window, [this, fn, opts](
                                  const detail::array_ref& out, std::size_t b, std::size_t e) {
             for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
         });

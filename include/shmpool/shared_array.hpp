@@ -17,6 +17,19 @@
 
 namespace shmpool {
 
+template <class T>
+class shared_array;
+
+namespace detail {
+/// What the pool reaches inside a shared_array for: the reference it carries to workers.
+struct array_access {
+    template <class T>
+    static array_ref ref(const shared_array<T>& a) noexcept {
+        return a.ref();
+    }
+};
+}  // namespace detail
+
 /// A handle to a named, C-order, N-dimensional array of T (rank 1 to 8) in shared memory.
 ///
 /// The array lives in /dev/shm/NAME (or in a file, see file_path) and is a valid .npy file:
@@ -132,18 +145,20 @@ public:
     /// Whether the array lives in a regular file rather than /dev/shm.
     bool is_file_backed() const noexcept { return handle_.where().is_file(); }
 
-    /// What shmpool needs to find this array in another process (the pool's first-touch hint
-    /// and its result buffers use it).
-    detail::array_ref ref() const noexcept {
-        return {handle_.where(), handle_.id(), dtype_of<T>, &make_view};
-    }
-
     /// False for a default-constructed handle.
     explicit operator bool() const noexcept { return !handle_.empty(); }
 
 private:
+    friend struct detail::array_access;
+
     template <class Make>
     shared_array(const detail::location& where, Make make) : handle_(*make(where)) {}
+
+    // What shmpool needs to find this array in another process (the pool's first-touch hint
+    // and its result buffers).
+    detail::array_ref ref() const noexcept {
+        return {handle_.where(), handle_.id(), dtype_of<T>, &make_view};
+    }
 
     static std::shared_ptr<void> make_view(const detail::mapped_segment& s) {
         return std::make_shared<view_type>(

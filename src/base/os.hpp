@@ -1,5 +1,8 @@
-// The one seam between shmpool and the operating system. Every call retries on EINTR and turns a
-// failure into a shmpool exception that names the object; destructors never throw.
+// The one seam between shmpool and the operating system: every system call of the library is
+// made through the functions declared here (files in os_file.cpp, memory in os_memory.cpp,
+// processes and signals in os_process.cpp, futexes in futex.hpp). Every call retries on EINTR
+// (eintr.hpp) and either turns a failure into a shmpool exception that names the object or
+// returns the error number, as its comment says; destructors never throw.
 #pragma once
 
 #include <sys/stat.h>
@@ -9,7 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/pid.hpp"
 
 namespace shmpool::detail {
@@ -76,6 +82,20 @@ bool on_tmpfs(int fd) noexcept;
 /// Reserves `length` bytes from `offset` (posix_fallocate); returns the error number (0,
 /// ENOSPC...).
 int reserve_fd(int fd, std::size_t offset, std::size_t length) noexcept;
+/// stat(2), following links; false (and `err` set) when it fails.
+bool stat_path(const std::string& path, struct stat& st, int& err) noexcept;
+
+/// The names in directory `dir` but "." and ".."; `err` is set (and the list empty) when it
+/// cannot be read.
+std::vector<std::string> list_directory(const std::string& dir, int& err);
+
+/// A pipe, both ends close-on-exec: {read end, write end}. Throws system_error naming `what`.
+std::pair<file_descriptor, file_descriptor> make_pipe(const std::string& what);
+/// Writes all `size` bytes (EINTR and short writes handled); returns 0 or the error number.
+int write_all(int fd, const void* data, std::size_t size) noexcept;
+/// read(2), once, EINTR handled: the bytes read, 0 at end of file, -1 (errno set) on error.
+long read_some(int fd, void* buffer, std::size_t size) noexcept;
+
 /// Reads up to `length` bytes at `offset`; returns how many were read (short at end of file).
 std::size_t read_at(int fd, void* buffer, std::size_t length, std::size_t offset,
                     const std::string& path);
@@ -105,6 +125,11 @@ std::size_t available_memory_bytes() noexcept;
 
 /// mmap(2) of the first `length` bytes of `fd`, shared and read-write.
 mapped_region map_fd(int fd, std::size_t length, const std::string& path);
+/// The same, read-only; an empty region (and `err` set) instead of throwing.
+mapped_region try_map_fd_read_only(int fd, std::size_t length, int& err) noexcept;
+/// A shared anonymous mapping of `length` zeroed bytes, inherited by children at the same
+/// address (the pool's control block). Throws system_error naming `what`.
+mapped_region map_shared_anonymous(std::size_t length, const std::string& what);
 
 /// Allocates the pages of a shared mapping and fills its page tables, writable
 /// (MADV_POPULATE_WRITE), from one thread per usable CPU (at most 8, one per 64 MiB): on tmpfs
@@ -147,6 +172,54 @@ bool read_process_stat(pid_t pid, process_stat& out) noexcept;
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
 /// or 0 when the process does not exist. Tells a live process from a reused PID.
 std::uint64_t process_start_time(pid_t pid) noexcept;
+
+// --- processes and signals -------------------------------------------------------------
+
+/// fork(2), stdio flushed first. The child's PID in the parent, 0 in the child. Throws
+/// system_error naming `what` ("the pool's helper process").
+pid_t fork_process(const std::string& what);
+/// In a process just forked: the kernel sends it SIGKILL when its parent dies
+/// (PR_SET_PDEATHSIG), and it checks that its parent is still `parent` (it may have died before
+/// the request took effect). False when it has died: the caller should _exit.
+bool die_with_parent(pid_t parent) noexcept;
+/// kill(2): sends `sig` to `pid`; returns 0 or the error number.
+int send_signal(pid_t pid, int sig) noexcept;
+/// SIG_DFL or SIG_IGN for `sig`.
+void set_signal_default(int sig) noexcept;
+void ignore_signal(int sig) noexcept;
+/// Unblocks every signal in the calling thread.
+void unblock_all_signals() noexcept;
+/// "SIGKILL (Killed)".
+std::string signal_text(int sig);
+
+/// A descriptor that becomes readable when a child of this process ends (a signalfd of SIGCHLD,
+/// which it blocks). drain() empties it; then reap_any() tells which children ended.
+class child_exits {
+public:
+    /// Throws system_error.
+    child_exits();
+    int fd() const noexcept { return fd_.get(); }
+    void drain() noexcept;
+    /// Closes the descriptor (in a child just forked, which must not keep it).
+    void close() noexcept { fd_ = file_descriptor(); }
+
+private:
+    file_descriptor fd_;
+};
+
+/// poll(2) for input on `fds` (EINTR: no descriptor ready); ready[i] is set when fds[i] is
+/// readable or hung up. `timeout_ms` < 0 waits for ever. Returns 0 or the error number.
+int wait_readable(const int* fds, bool* ready, std::size_t count, int timeout_ms) noexcept;
+
+/// waitpid(pid, WNOHANG): the PID reaped (its status in `status`), 0 while it runs, -1 on error
+/// (ECHILD: not a child). pid -1: any child.
+pid_t try_reap(pid_t pid, int& status) noexcept;
+/// Blocks until every child of this process has been reaped.
+void reap_all_children() noexcept;
+/// Waits for child `pid` until `deadline`, then SIGKILLs and reaps it: the waitpid status, or
+/// -1 when it is not our child. `killed` tells whether it had to be killed. The library's one
+/// "reap with a deadline"; shmpool::reap_child (shmpool/process.hpp) is its public face.
+int reap_with_deadline(pid_t pid, steady_time deadline, bool* killed = nullptr) noexcept;
 
 /// The one rule of whether a process is alive, for every part of shmpool that asks (gc and ls of
 /// an array's creator, the rwlock's holders, memory inspection): it exists, is not a zombie,

@@ -158,4 +158,8 @@ inline void notify_events(control_block& c) noexcept {
 /// it or died) kills and reaps every worker and exits. Never returns.
 [[noreturn]] void zygote_main(control_block& c, int requests, pid_t parent);
 
+/// A worker's main loop, in the process the zygote just forked for slot `index`: waits for
+/// calls, runs its share of each, exits at shutdown or when the zygote dies. Never returns.
+[[noreturn]] void worker_main(control_block& c, std::size_t index, pid_t zygote);
+
 }  // namespace shmpool::detail

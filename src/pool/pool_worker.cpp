@@ -1,14 +1,7 @@
-// The processes of a pool other than the parent: the zygote, which forks and reaps workers,
-// and the workers, which run calls.
+// A pool's workers: waiting for calls, taking chunks through the ledger, running them, and
+// cancel_call() from inside a task.
 #include <cxxabi.h>
-#include <linux/futex.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <thread>
 #include <typeinfo>
 
 #include "os.hpp"
@@ -48,7 +42,7 @@ void record_failure(control_block& c, std::uint64_t index) {
     std::uint32_t expected = 0;
     if (c.failure.claimed.compare_exchange_strong(expected, 1)) {
         c.failure.index = index;
-        c.failure.pid = ::getpid();
+        c.failure.pid = current_pid();
         copy_text(c.failure.type, sizeof c.failure.type, current_exception_type().c_str());
         try {
             throw;
@@ -82,7 +76,8 @@ void prefault_rows(const call_description& d, std::uint64_t begin, std::uint64_t
 inline void maybe_fault(control_block& c, fault_point at) noexcept {
     if (c.fault_at.load(std::memory_order_relaxed) != at) [[likely]]
         return;
-    if (c.fault_countdown.fetch_sub(1, std::memory_order_acq_rel) == 1) ::kill(::getpid(), SIGKILL);
+    if (c.fault_countdown.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        send_signal(current_pid(), SIGKILL);
 }
 
 // One chunk taken by a worker: [begin, end), chunk k of share s.
@@ -170,7 +165,7 @@ std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
     for (int spin = 0; spin < 200; ++spin) {
         const std::uint32_t g = c.generation.load(std::memory_order_acquire);
         if (g != seen) return g;
-        ::sched_yield();
+        std::this_thread::yield();
     }
     for (;;) {
         futex_wait(c.generation, seen, 100'000'000);
@@ -180,19 +175,18 @@ std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
     }
 }
 
-[[noreturn]] void worker_main(control_block& c, std::size_t index, pid_t zygote) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != zygote) ::_exit(1);  // the zygote died before prctl took effect
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGCHLD, SIG_DFL);
+}  // namespace
+
+void worker_main(control_block& c, std::size_t index, pid_t zygote) {
+    if (!die_with_parent(zygote)) ::_exit(1);  // the zygote died before the request took effect
+    unblock_all_signals();
+    set_signal_default(SIGCHLD);
     this_worker_control = &c;
 
     worker_slot& slot = c.slots[index];
     std::uint32_t seen = c.generation.load(std::memory_order_acquire);
     slot.done_generation.store(seen, std::memory_order_release);
-    slot.pid.store(::getpid(), std::memory_order_release);
+    slot.pid.store(current_pid(), std::memory_order_release);
     slot.state.store(slot_state::ready, std::memory_order_release);
     notify_events(c);
 
@@ -215,74 +209,6 @@ std::uint32_t wait_for_call(control_block& c, std::uint32_t seen) {
         }
         slot.done_generation.store(seen, std::memory_order_release);
         notify_events(c);
-    }
-}
-
-void record_death(control_block& c, pid_t pid, int status) {
-    for (worker_slot& s : c.slots) {
-        if (s.pid.load(std::memory_order_acquire) != pid) continue;
-        s.wait_status.store(status, std::memory_order_relaxed);
-        s.state.store(slot_state::dead, std::memory_order_release);
-        notify_events(c);
-        return;
-    }
-}
-
-[[noreturn]] void stop_workers_and_exit(control_block& c) {
-    for (worker_slot& s : c.slots)
-        if (pid_t pid = s.pid.load(); pid > 0 && s.state.load() != slot_state::dead)
-            ::kill(pid, SIGKILL);
-    while (::waitpid(-1, nullptr, 0) > 0) {
-    }
-    ::_exit(0);
-}
-
-}  // namespace
-
-void zygote_main(control_block& c, int requests, pid_t parent) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    ::signal(SIGINT, SIG_IGN);  // a terminal's Ctrl-C is the parent's to handle
-    ::signal(SIGTERM, SIG_DFL);
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
-    const int children = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (children < 0) ::_exit(2);
-    c.zygote_pid.store(::getpid(), std::memory_order_release);
-    unmap_all_segments();  // workers attach by name; the parent's arrays must not outlive it here
-
-    pollfd fds[2] = {{requests, POLLIN, 0}, {children, POLLIN, 0}};
-    for (;;) {
-        if (::poll(fds, 2, -1) < 0) continue;  // EINTR
-        if (fds[1].revents & POLLIN) {
-            signalfd_siginfo info;
-            while (::read(children, &info, sizeof info) > 0) {
-            }
-            int status = 0;
-            pid_t pid;
-            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) record_death(c, pid, status);
-        }
-        if (fds[0].revents & (POLLIN | POLLHUP)) {
-            std::uint32_t index = 0;
-            const ssize_t n = ::read(requests, &index, sizeof index);
-            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) stop_workers_and_exit(c);
-            if (n != sizeof index || index >= max_workers) continue;
-            const pid_t zygote = ::getpid();
-            const pid_t pid = ::fork();
-            if (pid == 0) {
-                ::close(requests);
-                ::close(children);
-                worker_main(c, index, zygote);
-            }
-            if (pid < 0) {
-                c.slots[index].state.store(slot_state::dead, std::memory_order_release);
-                notify_events(c);
-            } else {
-                c.slots[index].pid.store(pid, std::memory_order_release);
-            }
-        }
     }
 }
 

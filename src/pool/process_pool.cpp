@@ -1,18 +1,11 @@
-// The parent's side of a pool: starting the zygote and the workers, publishing calls, waiting
-// for them while watching for failures, and the signal handling that cleans up on Ctrl-C.
+// process_pool's members: starting the zygote and the workers, stopping them, and a call's
+// preparation (the task, the options); pool_parent.cpp runs the call itself.
 #include "shmpool/process_pool.hpp"
 
-#include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -20,231 +13,77 @@
 
 #include "exit_cleanup.hpp"
 #include "os.hpp"
-#include "pool_control.hpp"
-#include "pool_ledger.hpp"
-#include "progress_line.hpp"
+#include "pool_state.hpp"
 #include "shmpool/shared_array.hpp"
 
 namespace shmpool {
 namespace detail {
-
-struct pool_state {
-    control_block* control = nullptr;
-    std::size_t workers = 0;
-    pid_t zygote = 0;
-    int requests = -1;  // write end of the zygote's request pipe
-    bool broken = false;
-    std::mutex call_mutex;
-};
-
-/// Stops the workers and the zygote and reaps them; bounded in time, never throws.
-void stop_pool(pool_state& s) noexcept;
-
 namespace {
-
-using clock_type = std::chrono::steady_clock;
 
 // The threads of this process, given a moment to drop to one: a thread that was just joined
 // (shmpool's own, populating a new array, or a library's) is listed until the kernel reaps it.
 std::size_t settled_threads_of_this_process() {
     std::size_t n = threads_of_this_process();
     for (int i = 0; i < 100 && n > 1; ++i) {
-        ::usleep(1000);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
         n = threads_of_this_process();
     }
     return n;
 }
 
-void request_worker(pool_state& s, std::size_t index) {
-    control_block& c = *s.control;
-    c.slots[index].pid.store(0, std::memory_order_relaxed);
-    c.slots[index].state.store(slot_state::starting, std::memory_order_release);
-    const std::uint32_t i = static_cast<std::uint32_t>(index);
-    ssize_t n;
-    do {
-        n = ::write(s.requests, &i, sizeof i);
-    } while (n < 0 && errno == EINTR);
-    if (n != sizeof i) c.slots[index].state.store(slot_state::dead, std::memory_order_release);
+void refuse_threads(std::size_t workers, std::size_t threads) {
+    throw error("shmpool::process_pool(" + std::to_string(workers) + "): this process already "
+                "runs " + std::to_string(threads) + " threads (an OpenMP region, std::thread, "
+                "a library's helper thread); workers forked now could hang on a lock that a "
+                "vanished thread held. Construct the process_pool before any thread or OpenMP "
+                "region starts, for example at the top of main(), or pass "
+                "pool_options{.allow_threads = true} if those threads are fork-safe");
 }
 
-bool zygote_alive(pool_state& s) {
-    if (s.broken) return false;
-    int status = 0;
-    if (::waitpid(s.zygote, &status, WNOHANG) == s.zygote) {
-        s.broken = true;
-        unregister_pool_zygote(s.zygote);
-        return false;
+// Maps the control block, forks the zygote and asks it for the workers.
+void start_pool(pool_state& s, std::size_t workers) {
+    s.control_memory = map_shared_anonymous(sizeof(control_block), "the pool's control block");
+    s.control = new (s.control_memory.data()) control_block;
+    s.workers = workers;
+    auto [requests_in, requests_out] = make_pipe("the pool's request pipe");
+    install_termination_handlers();
+    const pid_t parent = current_pid();
+    const pid_t zygote = fork_process("the pool's helper process");
+    if (zygote == 0) {
+        requests_out = file_descriptor();
+        zygote_main(*s.control, requests_in.release(), parent);
     }
-    return true;
-}
-
-[[noreturn]] void throw_broken() {
-    throw error("shmpool::process_pool: the pool's helper process died, so no worker can be "
-                "started; destroy this pool and construct a new one");
-}
-
-// Replaces dead workers and waits until every worker is ready to take a call.
-void ensure_workers_ready(pool_state& s) {
-    control_block& c = *s.control;
-    for (std::size_t i = 0; i < s.workers; ++i)
-        if (c.slots[i].state.load(std::memory_order_acquire) == slot_state::dead)
-            request_worker(s, i);
-    const auto deadline = clock_type::now() + std::chrono::seconds(30);
-    for (;;) {
-        const std::uint32_t seen = c.events.load(std::memory_order_acquire);
-        std::size_t ready = 0;
-        for (std::size_t i = 0; i < s.workers; ++i) {
-            const slot_state st = c.slots[i].state.load(std::memory_order_acquire);
-            if (st == slot_state::ready) ++ready;
-            else if (st == slot_state::dead) request_worker(s, i);
-        }
-        if (ready == s.workers) return;
-        if (!zygote_alive(s)) throw_broken();
-        if (clock_type::now() > deadline)
-            throw error("shmpool::process_pool: workers did not start within 30 s");
-        futex_wait(c.events, seen, 20'000'000);
-    }
-}
-
-// The chunk size of a call over n indices with p participants.
-std::uint64_t chunk_for(std::uint64_t n, std::uint32_t p, const call_options& opts) {
-    const std::uint64_t automatic = std::max<std::uint64_t>(1, n / (std::uint64_t{p} * 8));
-    return std::min<std::uint64_t>(n, opts.chunk ? opts.chunk : automatic);
-}
-
-// Chooses the participants of a call over [first, last) (the workers ready now), its chunk
-// size, and each participant's share; resets the ledger. Returns the number of participants.
-std::uint32_t assign_shares(pool_state& s, std::uint64_t first, std::uint64_t last,
-                            const call_options& opts) {
-    control_block& c = *s.control;
-    std::uint32_t participants = 0;
-    for (std::size_t i = 0; i < s.workers; ++i) {
-        worker_slot& w = c.slots[i];
-        w.participant = w.state.load(std::memory_order_acquire) == slot_state::ready;
-        w.rank = participants;
-        participants += w.participant;
-    }
-    if (participants == 0) return 0;
-    const std::uint64_t chunk = chunk_for(last - first, participants, opts);
-    c.call.chunk = chunk;
-    c.call.participants = participants;
-    for (std::size_t i = 0; i < s.workers; ++i) {
-        worker_slot& w = c.slots[i];
-        w.claim.store(0, std::memory_order_relaxed);
-        w.progress.store(0, std::memory_order_relaxed);
-        w.done.store(0, std::memory_order_relaxed);
-        w.taken.store(0, std::memory_order_relaxed);
-        w.share_begin = w.share_end = first;
-        w.share_chunks = 0;
-        if (!w.participant) continue;
-        w.share_begin = share_start(first, last, participants, w.rank);
-        w.share_end = share_start(first, last, participants, w.rank + 1);
-        w.share_chunks = (w.share_end - w.share_begin + chunk - 1) / chunk;
-    }
-    return participants;
-}
-
-// The indices the participants finished so far in the current call (for the progress line).
-std::uint64_t done_so_far(const pool_state& s) {
-    std::uint64_t n = 0;
-    for (std::size_t i = 0; i < s.workers; ++i)
-        n += s.control->slots[i].done.load(std::memory_order_relaxed);
-    return n;
-}
-
-// Publishes a call over [first, last) (at most max_phase_indices) and waits until each
-// participant finished it or died; then reads the ledger. `done_before` feeds the progress line.
-phase_outcome run_phase(pool_state& s, std::uint64_t first, std::uint64_t last,
-                        const call_options& opts, progress_line& line, std::uint64_t done_before) {
-    control_block& c = *s.control;
-    std::uint32_t participants = assign_shares(s, first, last, opts);
-    for (int attempt = 0; participants == 0 && attempt < 3; ++attempt) {
-        ensure_workers_ready(s);  // every worker died since the last check: wait for new ones
-        participants = assign_shares(s, first, last, opts);
-    }
-    if (participants == 0)
-        throw error("shmpool::process_pool: no worker stays alive long enough to take a call; "
-                    "something kills them as soon as they start");
-    c.call.first = first;
-    c.call.last = last;
-    c.call.kind = opts.kind;
-    c.call.slot_count = static_cast<std::uint32_t>(s.workers);
-    c.removals.store(segments_removed_here(), std::memory_order_relaxed);
-    const std::uint32_t generation = c.generation.load(std::memory_order_relaxed) + 1;
-    c.generation.store(generation, std::memory_order_release);
-    futex_wake_all(c.generation);
-
-    phase_outcome out;
-    std::vector<bool> settled(s.workers, false), dead(s.workers, false);
-    std::size_t pending = participants;
-    int spins = 0;
-    while (pending > 0) {
-        const std::uint32_t seen = c.events.load(std::memory_order_acquire);
-        for (std::size_t i = 0; i < s.workers; ++i) {
-            worker_slot& w = c.slots[i];
-            if (!w.participant || settled[i]) continue;
-            if (w.done_generation.load(std::memory_order_acquire) == generation) {
-                settled[i] = true;
-                --pending;
-            } else if (w.state.load(std::memory_order_acquire) == slot_state::dead) {
-                settled[i] = dead[i] = true;  // reaped by the zygote: it writes nothing more
-                --pending;
-                out.deaths.push_back(death_of(w.pid.load(), w.wait_status.load()));
-            }
-        }
-        if (pending == 0) break;
-        line.update(done_before + done_so_far(s));
-        if (++spins < 100) {
-            ::sched_yield();
-            continue;
-        }
-        futex_wait(c.events, seen, 50'000'000);
-        if (!zygote_alive(s)) throw_broken();  // the workers die with it
-    }
-    resolve_ledger(c, s.workers, dead, out);
-    return out;
-}
-
-[[noreturn]] void throw_task_failure(const control_block& c) {
-    const call_failure& f = c.failure;
-    const std::string what = "task for index " + std::to_string(f.index) + " threw " + f.type +
-                             " in worker " + std::to_string(f.pid) + ": " + f.what;
-    throw worker_error(what, f.index, f.pid, f.type, f.what);
-}
-
-bool call_stopped(const control_block& c) { return c.stop.load(std::memory_order_acquire) != 0; }
-
-// Runs every range of `todo` (each in pieces of at most max_phase_indices): one round of a
-// call. Adds to `report` what the workers did not complete; false if the call was stopped.
-void run_round(pool_state& s, const std::vector<index_range>& todo, const call_options& opts,
-               progress_line& line, call_result& result, death_report& report) {
-    for (const index_range& r : todo) {
-        for (std::uint64_t b = r.begin; b < r.end;) {
-            if (call_stopped(*s.control)) {  // cancelled or failed: the rest does not run
-                report.not_completed.push_back({b, r.end});
-                break;
-            }
-            const std::uint64_t e = r.end - b > max_phase_indices ? b + max_phase_indices : r.end;
-            phase_outcome o = run_phase(s, b, e, opts, line, result.completed);
-            result.completed += o.completed;
-            report.not_completed.insert(report.not_completed.end(), o.not_completed.begin(),
-                                        o.not_completed.end());
-            report.interrupted.insert(report.interrupted.end(), o.interrupted.begin(),
-                                      o.interrupted.end());
-            report.deaths.insert(report.deaths.end(), o.deaths.begin(), o.deaths.end());
-            b = e;
-        }
-    }
+    s.zygote = zygote;
+    s.requests = std::move(requests_out);
+    register_pool_zygote(zygote);
+    for (std::size_t i = 0; i < workers; ++i) request_worker(s, i);
 }
 
 }  // namespace
+
+void stop_pool(pool_state& s) noexcept {
+    if (!s.control) return;
+    control_block& c = *s.control;
+    c.shutdown.store(1, std::memory_order_release);
+    c.generation.fetch_add(1, std::memory_order_release);
+    futex_wake_all(c.generation);
+    s.requests = file_descriptor();  // the zygote kills and reaps what is left, and exits
+    if (s.zygote > 0) {
+        reap_with_deadline(s.zygote, deadline_after(std::chrono::seconds(2)));
+        unregister_pool_zygote(s.zygote);
+        s.zygote = 0;
+    }
+    s.control = nullptr;
+    s.control_memory.reset();
+}
+
 result_buffer::result_buffer(std::size_t bytes) {
     static std::atomic<unsigned> counter{0};
-    const std::string name = "shmpool-results-" + std::to_string(::getpid()) + "-" +
+    const std::string name = "shmpool-results-" + std::to_string(current_pid()) + "-" +
                              std::to_string(counter++);
     // Not populated: the workers write it, so the parent's page tables would be wasted work.
     auto a = shared_array<std::uint8_t>::create(name, {bytes}, {.populate = false});
-    ref_ = a.ref();
+    ref_ = array_access::ref(a);
     data_ = reinterpret_cast<std::byte*>(a.data());
 }
 
@@ -253,6 +92,12 @@ result_buffer::~result_buffer() {
         remove_segment(ref_.where);
     } catch (...) {
     }
+}
+
+void pool_internals::inject_fault(process_pool& pool, fault_point at, std::int64_t countdown) {
+    control_block& c = *pool.state_->control;
+    c.fault_countdown.store(countdown, std::memory_order_relaxed);
+    c.fault_at.store(at, std::memory_order_release);
 }
 
 }  // namespace detail
@@ -267,44 +112,9 @@ process_pool::process_pool(std::size_t workers, const pool_options& opts)
                                      "): the number of workers must be 1.." +
                                      std::to_string(max_workers));
     const std::size_t threads = opts.allow_threads ? 1 : settled_threads_of_this_process();
-    if (threads > 1)
-        throw error("shmpool::process_pool(" + std::to_string(workers) + "): this process already "
-                    "runs " + std::to_string(threads) + " threads (an OpenMP region, std::thread, "
-                    "a library's helper thread); workers forked now could hang on a lock that a "
-                    "vanished thread held. Construct the process_pool before any thread or OpenMP "
-                    "region starts, for example at the top of main(), or pass "
-                    "pool_options{.allow_threads = true} if those threads are fork-safe");
-    void* mem = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) throw_errno(errno, "process_pool: cannot map its control block");
-    state_->control = new (mem) control_block;
-    state_->workers = workers;
-
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-        ::munmap(mem, sizeof(control_block));
-        throw_errno(errno, "process_pool: cannot create a pipe");
-    }
-    install_termination_handlers();
-    std::fflush(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t zygote = ::fork();
-    if (zygote == 0) {
-        ::close(pipe_fds[1]);
-        zygote_main(*state_->control, pipe_fds[0], parent);
-    }
-    ::close(pipe_fds[0]);
-    if (zygote < 0) {
-        const int err = errno;
-        ::close(pipe_fds[1]);
-        ::munmap(mem, sizeof(control_block));
-        throw_errno(err, "process_pool: cannot fork its helper process");
-    }
-    state_->zygote = zygote;
-    state_->requests = pipe_fds[1];
-    register_pool_zygote(zygote);
-    for (std::size_t i = 0; i < workers; ++i) request_worker(*state_, i);
+    if (threads > 1) refuse_threads(workers, threads);
     try {
+        start_pool(*state_, workers);
         ensure_workers_ready(*state_);
     } catch (...) {
         stop_pool(*state_);
@@ -315,36 +125,6 @@ process_pool::process_pool(std::size_t workers, const pool_options& opts)
 process_pool::~process_pool() {
     if (state_) detail::stop_pool(*state_);
 }
-
-namespace detail {
-
-void stop_pool(pool_state& s) noexcept {
-    if (!s.control) return;
-    control_block& c = *s.control;
-    c.shutdown.store(1, std::memory_order_release);
-    c.generation.fetch_add(1, std::memory_order_release);
-    futex_wake_all(c.generation);
-    if (s.requests >= 0) ::close(s.requests);  // the zygote kills and reaps what is left, exits
-    s.requests = -1;
-    if (s.zygote > 0) {
-        const auto deadline = clock_type::now() + std::chrono::seconds(2);
-        int status = 0;
-        while (::waitpid(s.zygote, &status, WNOHANG) == 0) {
-            if (clock_type::now() > deadline) {
-                ::kill(s.zygote, SIGKILL);
-                ::waitpid(s.zygote, &status, 0);
-                break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        unregister_pool_zygote(s.zygote);
-        s.zygote = 0;
-    }
-    ::munmap(s.control, sizeof(control_block));
-    s.control = nullptr;
-}
-
-}  // namespace detail
 
 std::size_t process_pool::size() const noexcept { return state_->workers; }
 
@@ -376,58 +156,12 @@ call_result process_pool::run(std::size_t first, std::size_t last, detail::range
     std::memcpy(c.task, task, task_size);
     c.call.runner = runner;
     c.call.task_size = task_size;
-    c.call.touches_rows = opts.touches_rows;
-    c.call.rows = opts.rows;
+    c.call.touches_rows = static_cast<bool>(opts.touched_rows);
+    c.call.rows = opts.touched_rows.rows_;
     c.stop.store(0, std::memory_order_relaxed);
     c.cancelled.store(0, std::memory_order_relaxed);
     c.failure.claimed.store(0, std::memory_order_relaxed);
-
-    // Round 0 runs the range; each retry runs what dead workers did not complete.
-    progress_line line(opts.show_progress, last - first);
-    call_result result;
-    death_report report{first, last, 0, {}, {}, {}};
-    std::vector<index_range> todo{{first, last}};
-    for (int round = 0;; ++round) {
-        report.not_completed.clear();
-        run_round(s, todo, opts, line, result, report);
-        report.not_completed = merge_ranges(std::move(report.not_completed));
-        if (report.not_completed.empty() || call_stopped(c) || round >= opts.retries) break;
-        ensure_workers_ready(s);
-        todo = report.not_completed;
-        report.retries = round + 1;
-    }
-    std::sort(report.interrupted.begin(), report.interrupted.end());
-    result.cancelled = c.cancelled.load(std::memory_order_acquire) != 0;
-    result.workers_died = report.deaths.size();
-    if (!zygote_alive(s)) throw_broken();
-    ensure_workers_ready(s);  // replace the dead now: the pool is whole again when we throw
-    if (c.failure.claimed.load(std::memory_order_acquire) == 2) throw_task_failure(c);
-    // A cancelled call returns normally, unless a worker died in the middle of a task that
-    // then did not run again: its caller must hear of that.
-    const bool cut_short = std::any_of(
-        report.interrupted.begin(), report.interrupted.end(), [&](std::size_t i) {
-            return std::any_of(report.not_completed.begin(), report.not_completed.end(),
-                               [i](const index_range& r) { return r.contains(i); });
-        });
-    if (!report.not_completed.empty() && (!result.cancelled || cut_short)) {
-        if (report.deaths.empty())  // the ledger says so, yet no worker died: never hide it
-            throw error("shmpool::process_pool: internal error: " +
-                        std::to_string(report.not_completed.size()) +
-                        " ranges of the call did not run although no worker died");
-        throw_worker_died(std::move(report));
-    }
-    result.rerun = std::move(report.interrupted);
-    return result;
+    return run_call(s, first, last, opts);
 }
-
-namespace detail {
-
-void pool_internals::inject_fault(process_pool& pool, fault_point at, std::int64_t countdown) {
-    control_block& c = *pool.state_->control;
-    c.fault_countdown.store(countdown, std::memory_order_relaxed);
-    c.fault_at.store(at, std::memory_order_release);
-}
-
-}  // namespace detail
 
 }  // namespace shmpool
