@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 
 namespace shmpool {
@@ -38,7 +39,7 @@ namespace shmpool {
 /// segment); a child does not hold the mutex its parent held when it forked.
 /// Destruction: destroy it once, when no process uses it any more (or never: it holds no
 /// resource outside the memory it lives in).
-class robust_mutex {
+class robust_mutex : public detail::timed_lockable<robust_mutex> {
 public:
     /// Initialises an unlocked mutex. Throws system_error if pthread refuses the attributes.
     robust_mutex();
@@ -55,20 +56,8 @@ public:
     /// Throws as lock().
     bool try_lock();
 
-    /// Waits at most `timeout` for the mutex (the steady clock measures it). Returns false on
-    /// timeout. Throws as lock().
-    template <class Rep, class Period>
-    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return lock_until(detail::deadline_after(timeout));
-    }
-
-    /// Waits until `deadline` at the latest; a time point of another clock than steady_clock is
-    /// converted once, so changing the wall clock does not move the deadline.
-    /// Returns false on timeout. Throws as lock().
-    template <class Clock, class Duration>
-    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return lock_until(detail::to_deadline(deadline));
-    }
+    // try_lock_for(timeout) and try_lock_until(deadline) (from detail::timed_lockable) wait
+    // that long at the latest; they return false on timeout and throw as lock().
 
     /// Releases the mutex held by this thread. Never throws; releasing a mutex this thread
     /// does not hold is a programming error and does nothing. After owner death without
@@ -83,6 +72,7 @@ public:
     pthread_mutex_t* native_handle() noexcept { return &mutex_; }
 
 private:
+    friend class detail::timed_lockable<robust_mutex>;
     bool lock_until(detail::steady_time deadline);
 
     pthread_mutex_t mutex_;
@@ -102,7 +92,7 @@ private:
 /// not_recoverable_error, so the death cannot be missed silently.
 ///
 /// The guard itself lives in one thread's scope, not in shared memory.
-class robust_lock {
+class robust_lock : public detail::timed_lockable<robust_lock> {
 public:
     robust_lock() noexcept = default;
     /// Locks `m`. Throws not_recoverable_error, system_error; never owner_died_error.
@@ -130,16 +120,8 @@ public:
     void lock();
     /// Tries once; returns whether the guard now holds the mutex. Throws as lock().
     bool try_lock();
-    /// Waits at most `timeout`; returns whether the guard now holds the mutex. Throws as lock().
-    template <class Rep, class Period>
-    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return lock_until(detail::deadline_after(timeout));
-    }
-    /// Waits until `deadline` at the latest; returns whether the guard holds the mutex.
-    template <class Clock, class Duration>
-    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return lock_until(detail::to_deadline(deadline));
-    }
+    // try_lock_for(timeout), try_lock_until(deadline) (detail::timed_lockable): wait that long
+    // at the latest; return whether the guard now holds the mutex; throw as lock().
     /// Unlocks; see the class comment about owner death. Throws system_error if not held.
     void unlock();
 
@@ -156,6 +138,7 @@ public:
     robust_mutex* release() noexcept;
 
 private:
+    friend class detail::timed_lockable<robust_lock>;
     bool lock_until(detail::steady_time deadline);
     template <class Acquire>
     bool acquire(Acquire&& how);

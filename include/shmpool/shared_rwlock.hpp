@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/robust_mutex.hpp"
 
@@ -50,7 +51,8 @@ namespace shmpool {
 ///
 /// Fork: safe. The lock must live in memory shared with the child; a child does not hold the
 /// lock its parent held when it forked. Threads: the thread that locks must unlock.
-class shared_rwlock {
+class shared_rwlock : public detail::timed_lockable<shared_rwlock>,
+                      public detail::timed_shared_lockable<shared_rwlock> {
 public:
     /// Processes that can hold the lock in shared mode at once with a recoverable hold.
     static constexpr std::size_t reader_slots = 128;
@@ -67,16 +69,8 @@ public:
     /// Takes the lock if it is free; never waits (so never reclaims a dead reader's hold).
     /// Throws as lock().
     bool try_lock() { return lock_until(std::chrono::steady_clock::now()); }
-    /// Waits at most `timeout` (steady clock); returns false on timeout. Throws as lock().
-    template <class Rep, class Period>
-    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return lock_until(detail::deadline_after(timeout));
-    }
-    /// Waits until `deadline` at the latest; returns false on timeout. Throws as lock().
-    template <class Clock, class Duration>
-    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return lock_until(detail::to_deadline(deadline));
-    }
+    // try_lock_for(timeout), try_lock_until(deadline) (detail::timed_lockable): wait that long
+    // at the latest for the exclusive hold; false on timeout; throw as lock().
     /// Releases the exclusive hold of this thread (does nothing if it has none). Never throws.
     /// After owner death without mark_consistent(), makes the lock not recoverable.
     void unlock() noexcept;
@@ -88,18 +82,8 @@ public:
     /// Takes a shared hold if no writer holds or waits for the lock; never waits.
     /// Throws as lock_shared().
     bool try_lock_shared() { return lock_shared_until(std::chrono::steady_clock::now()); }
-    /// Waits at most `timeout` for a shared hold; returns false on timeout.
-    /// Throws as lock_shared().
-    template <class Rep, class Period>
-    bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return lock_shared_until(detail::deadline_after(timeout));
-    }
-    /// Waits until `deadline` at the latest for a shared hold; returns false on timeout.
-    /// Throws as lock_shared().
-    template <class Clock, class Duration>
-    bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return lock_shared_until(detail::to_deadline(deadline));
-    }
+    // try_lock_shared_for(timeout), try_lock_shared_until(deadline)
+    // (detail::timed_shared_lockable): the same for a shared hold; throw as lock_shared().
     /// Releases a shared hold of this thread's process. Never throws.
     void unlock_shared() noexcept;
 
@@ -114,6 +98,8 @@ private:
         std::atomic<std::uint64_t> word{0};  // owner process and its hold count; 0 when free
     };
 
+    friend class detail::timed_lockable<shared_rwlock>;
+    friend class detail::timed_shared_lockable<shared_rwlock>;
     bool lock_until(detail::steady_time deadline);
     bool lock_shared_until(detail::steady_time deadline);
     bool lock_writer_mutex(detail::steady_time deadline);

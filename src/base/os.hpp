@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -127,6 +128,22 @@ std::size_t available_memory_bytes() noexcept;
 mapped_region map_fd(int fd, std::size_t length, const std::string& path);
 /// The same, read-only; an empty region (and `err` set) instead of throwing.
 mapped_region try_map_fd_read_only(int fd, std::size_t length, int& err) noexcept;
+/// The system's page size in bytes.
+std::size_t system_page_size() noexcept;
+/// How many pages of `region` are in memory (mincore(2)); nullopt when the kernel refuses.
+std::optional<std::uint64_t> resident_pages(const mapped_region& region) noexcept;
+/// Whether mincore(2) tells this process the truth about the page cache of open file `fd`,
+/// owned by `owner`: only to the owner and to who may write the file (to others, nothing is
+/// resident).
+bool may_see_page_cache(int fd, uid_t owner) noexcept;
+/// fstat(2) that returns false (and sets `err`) instead of throwing.
+bool try_stat_fd(int fd, struct stat& st, int& err) noexcept;
+/// realpath(3): the canonical path, or `path` itself when it cannot be resolved.
+std::string canonical_path(const std::string& path);
+/// The effective user ID, and the name of user `uid` ("" when unknown).
+uid_t effective_uid() noexcept;
+std::string user_name(uid_t uid);
+
 /// A shared anonymous mapping of `length` zeroed bytes, inherited by children at the same
 /// address (the pool's control block). Throws system_error naming `what`.
 mapped_region map_shared_anonymous(std::size_t length, const std::string& what);
@@ -174,6 +191,11 @@ bool read_process_stat(pid_t pid, process_stat& out) noexcept;
 std::uint64_t process_start_time(pid_t pid) noexcept;
 
 // --- processes and signals -------------------------------------------------------------
+
+/// gettid(2): the calling thread's ID (a system call: cache it where it is hot).
+pid_t current_tid() noexcept;
+/// pthread_atfork(3): `prepare` runs before fork(2), `parent` and `child` after it.
+void on_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
 
 /// fork(2), stdio flushed first. The child's PID in the parent, 0 in the child. Throws
 /// system_error naming `what` ("the pool's helper process").

@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -196,6 +198,33 @@ int write_all(int fd, const void* data, std::size_t size) noexcept {
 
 long read_some(int fd, void* buffer, std::size_t size) noexcept {
     return retry_eintr([&] { return ::read(fd, buffer, size); });
+}
+
+bool may_see_page_cache(int fd, uid_t owner) noexcept {
+    if (owner == ::geteuid()) return true;
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    return ::faccessat(AT_FDCWD, self.c_str(), W_OK, AT_EACCESS) == 0;
+}
+
+bool try_stat_fd(int fd, struct stat& st, int& err) noexcept {
+    if (::fstat(fd, &st) == 0) return true;
+    err = errno;
+    return false;
+}
+
+std::string canonical_path(const std::string& path) {
+    char real[PATH_MAX];
+    return ::realpath(path.c_str(), real) ? std::string(real) : path;
+}
+
+uid_t effective_uid() noexcept { return ::geteuid(); }
+
+std::string user_name(uid_t uid) {
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return found->pw_name;
+    return {};
 }
 
 }  // namespace shmpool::detail

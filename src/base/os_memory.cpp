@@ -1,5 +1,6 @@
 // The OS seam, memory: mappings, populating them, the memory the system has left.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +47,25 @@ mapped_region map_fd(int fd, std::size_t length, const std::string& path) {
     void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path);
     return mapped_region(addr, length);
+}
+
+std::size_t system_page_size() noexcept {
+    static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return size;
+}
+
+std::optional<std::uint64_t> resident_pages(const mapped_region& region) noexcept {
+    constexpr std::size_t window_pages = 1 << 16;
+    static thread_local unsigned char vec[window_pages];
+    const std::size_t window = window_pages * system_page_size();
+    std::uint64_t count = 0;
+    for (std::size_t off = 0; off < region.size(); off += window) {
+        const std::size_t len = std::min(window, region.size() - off);
+        if (::mincore(region.data() + off, len, vec) != 0) return std::nullopt;
+        const std::size_t pages = (len + system_page_size() - 1) / system_page_size();
+        for (std::size_t i = 0; i < pages; ++i) count += vec[i] & 1;
+    }
+    return count;
 }
 
 mapped_region try_map_fd_read_only(int fd, std::size_t length, int& err) noexcept {

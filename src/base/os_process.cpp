@@ -49,6 +49,12 @@ std::size_t usable_cpus() noexcept {
     return static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
 }
 
+pid_t current_tid() noexcept { return ::gettid(); }
+
+void on_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
+    ::pthread_atfork(prepare, parent, child);
+}
+
 pid_t fork_process(const std::string& what) {
     std::fflush(nullptr);
     const pid_t pid = ::fork();

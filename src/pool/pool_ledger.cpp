@@ -1,12 +1,12 @@
 // Reading the pool's ledger once a call is over, and reporting what dead workers left undone.
 #include "pool_ledger.hpp"
 
-#include <signal.h>
-#include <string.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <string>
+
+#include "os.hpp"
 
 namespace shmpool::detail {
 namespace {
@@ -102,11 +102,7 @@ worker_death death_of(int pid, int wait_status) {
 }
 
 std::string death_text(const worker_death& d) {
-    if (d.signal != 0) {
-        const char* abbrev = ::sigabbrev_np(d.signal);
-        return std::string("killed by SIG") + (abbrev ? abbrev : "?") + " (" +
-               ::strsignal(d.signal) + ")";
-    }
+    if (d.signal != 0) return "killed by " + signal_text(d.signal);
     return "exited with code " + std::to_string(d.exit_code);
 }
 

@@ -1,6 +1,5 @@
 #include "shmpool/catalog.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 
@@ -45,13 +44,9 @@ array_info info_of(const detail::location& where) {
 // Names in the shm directory; throws if it cannot be listed.
 std::vector<std::string> shm_names() {
     const std::string& dir = detail::shm_directory();
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), &::closedir);
-    if (!d) detail::throw_errno(errno, "cannot list " + dir);
-    std::vector<std::string> names;
-    while (const dirent* e = ::readdir(d.get())) {
-        const std::string_view n = e->d_name;
-        if (n != "." && n != "..") names.emplace_back(n);
-    }
+    int err = 0;
+    std::vector<std::string> names = detail::list_directory(dir, err);
+    if (err != 0) detail::throw_errno(err, "cannot list " + dir);
     std::sort(names.begin(), names.end());
     return names;
 }

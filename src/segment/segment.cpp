@@ -119,7 +119,7 @@ public:
         // must still find the table.
         static segment_table* table = [] {
             auto* t = new segment_table;
-            ::pthread_atfork([] { get().mu_.lock(); }, [] { get().mu_.unlock(); },
+            on_fork([] { get().mu_.lock(); }, [] { get().mu_.unlock(); },
                              [] { get().mu_.unlock(); });
             std::atexit([] { get().remove_owned_at_exit(); });
             return t;

@@ -29,12 +29,17 @@ std::string directory_of(const std::string& path) {
 
 bool is_directory(const std::string& path) {
     struct stat st{};
-    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    int err = 0;
+    return detail::stat_path(path, st, err) && S_ISDIR(st.st_mode);
 }
 
 bool is_symlink(const std::string& path) {
     struct stat st{};
-    return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+    try {
+        return detail::lstat_path(path, st) && S_ISLNK(st.st_mode);
+    } catch (const error&) {
+        return false;
+    }
 }
 
 [[noreturn]] void throw_system(int err, const std::string& what) {
@@ -192,8 +197,9 @@ void file_lock::check_usable(const char* operation) const {
 void file_lock::release() noexcept {
     if (fd_ >= 0) {
         // In a forked child the descriptor shares the parent's lock: close it, never unlock.
-        if (owned_ && pid_ == detail::current_pid()) detail::lock_file(fd_, detail::file_lock_op::unlock);
-        ::close(fd_);
+        if (owned_ && pid_ == detail::current_pid())
+            detail::lock_file(fd_, detail::file_lock_op::unlock);
+        detail::file_descriptor closing(fd_);
     }
     fd_ = -1;
     owned_ = false;

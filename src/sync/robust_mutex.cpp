@@ -58,7 +58,7 @@ void check_init(int rc, const char* what) {
 /// does in that case: the mutex stays not recoverable.
 void release_after_not_recoverable_trylock(pthread_mutex_t& m) noexcept {
     int* word = &m.__data.__lock;
-    if ((__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) != ::gettid()) return;
+    if ((__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) != detail::current_tid()) return;
     if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) {
         detail::futex_wake_all(word);
     }

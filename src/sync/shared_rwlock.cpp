@@ -106,7 +106,7 @@ pid_t this_thread_id() noexcept {
     thread_local pid_t tid_pid = 0;
     const pid_t pid = detail::current_pid();
     if (tid == 0 || tid_pid != pid) {
-        tid = ::gettid();
+        tid = detail::current_tid();
         tid_pid = pid;
     }
     return tid;
