@@ -10,7 +10,7 @@ packages=(
     g++ cmake ninja-build
     libxtensor-dev libcli11-dev nlohmann-json3-dev
     libgtest-dev libbenchmark-dev
-    python3 python3-numpy python3-matplotlib procps smem
+    python3 python3-numpy python3-matplotlib procps smem pkgconf
 )
 for arg in "$@"; do
     case "$arg" in

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/export.hpp"
 
 namespace shmpool {
 
@@ -25,7 +26,7 @@ namespace shmpool {
 /// the others waiting (use the timed variant to find out).
 ///
 /// Fork: safe, if it lives in memory shared with the child.
-class barrier {
+class SHMPOOL_API barrier {
 public:
     /// The largest number of parties.
     static constexpr std::uint32_t max_parties = 0xffff;

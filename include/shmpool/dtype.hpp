@@ -6,6 +6,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "shmpool/detail/export.hpp"
+
 namespace shmpool {
 
 /// The element types a shared array can hold, as numpy knows them.
@@ -26,13 +28,13 @@ enum class dtype : std::uint8_t {
 };
 
 /// numpy's little-endian descr of a dtype: "<f8", "|b1", "<i4"...
-std::string_view npy_descr(dtype t) noexcept;
+SHMPOOL_API std::string_view npy_descr(dtype t) noexcept;
 
 /// A readable name: "float64", "int32", "bool"...
-std::string_view dtype_name(dtype t) noexcept;
+SHMPOOL_API std::string_view dtype_name(dtype t) noexcept;
 
 /// Size in bytes of one element.
-std::size_t dtype_size(dtype t) noexcept;
+SHMPOOL_API std::size_t dtype_size(dtype t) noexcept;
 
 namespace detail {
 
@@ -45,17 +47,27 @@ constexpr dtype dtype_of_impl() {
     if constexpr (std::is_same_v<U, bool>) {
         return dtype::bool_;
     } else if constexpr (std::is_integral_v<U> && std::is_signed_v<U>) {
-        if constexpr (sizeof(U) == 1) return dtype::int8;
-        else if constexpr (sizeof(U) == 2) return dtype::int16;
-        else if constexpr (sizeof(U) == 4) return dtype::int32;
-        else if constexpr (sizeof(U) == 8) return dtype::int64;
-        else static_assert(dependent_false<T>::value, "shmpool: integer width not supported");
+        if constexpr (sizeof(U) == 1)
+            return dtype::int8;
+        else if constexpr (sizeof(U) == 2)
+            return dtype::int16;
+        else if constexpr (sizeof(U) == 4)
+            return dtype::int32;
+        else if constexpr (sizeof(U) == 8)
+            return dtype::int64;
+        else
+            static_assert(dependent_false<T>::value, "shmpool: integer width not supported");
     } else if constexpr (std::is_integral_v<U>) {
-        if constexpr (sizeof(U) == 1) return dtype::uint8;
-        else if constexpr (sizeof(U) == 2) return dtype::uint16;
-        else if constexpr (sizeof(U) == 4) return dtype::uint32;
-        else if constexpr (sizeof(U) == 8) return dtype::uint64;
-        else static_assert(dependent_false<T>::value, "shmpool: integer width not supported");
+        if constexpr (sizeof(U) == 1)
+            return dtype::uint8;
+        else if constexpr (sizeof(U) == 2)
+            return dtype::uint16;
+        else if constexpr (sizeof(U) == 4)
+            return dtype::uint32;
+        else if constexpr (sizeof(U) == 8)
+            return dtype::uint64;
+        else
+            static_assert(dependent_false<T>::value, "shmpool: integer width not supported");
     } else if constexpr (std::is_same_v<U, float>) {
         return dtype::float32;
     } else if constexpr (std::is_same_v<U, double>) {

@@ -8,52 +8,54 @@
 #include <utility>
 #include <vector>
 
+#include "shmpool/detail/export.hpp"
+
 namespace shmpool {
 
 /// Base of every exception thrown by shmpool. Its message names the object concerned (an array,
 /// a lock file, a worker) and, where there is one, says what to do about it.
-class error : public std::runtime_error {
+class SHMPOOL_API error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
 /// A named object (array, value, lock file) does not exist where it was looked for.
-class not_found_error : public error {
+class SHMPOOL_API not_found_error : public error {
 public:
     using error::error;
 };
 
 /// create() found the name taken. Pass `create_options{.replace_existing = true}` to replace it,
 /// or remove it first (`shmpool rm NAME`).
-class already_exists_error : public error {
+class SHMPOOL_API already_exists_error : public error {
 public:
     using error::error;
 };
 
 /// A name, shape or option is not acceptable: empty name, name with '/', name too long,
 /// rank out of range, byte size that overflows.
-class invalid_argument_error : public error {
+class SHMPOOL_API invalid_argument_error : public error {
 public:
     using error::error;
 };
 
 /// An existing segment or .npy file holds another element type than the one asked for.
 /// The message names both types.
-class type_mismatch_error : public error {
+class SHMPOOL_API type_mismatch_error : public error {
 public:
     using error::error;
 };
 
 /// A segment or file is not a valid array: not a .npy header, truncated, corrupted,
 /// big-endian, Fortran order, or a dtype shmpool does not map.
-class format_error : public error {
+class SHMPOOL_API format_error : public error {
 public:
     using error::error;
 };
 
 /// Not enough room in /dev/shm (or on the file system) for a new array. Raised at creation,
 /// before anything is left behind; the message says how much was needed and how much is free.
-class no_space_error : public error {
+class SHMPOOL_API no_space_error : public error {
 public:
     no_space_error(const std::string& what, std::size_t needed_bytes, std::size_t free_bytes)
         : error(what), needed_(needed_bytes), free_(free_bytes) {}
@@ -70,7 +72,7 @@ private:
 
 /// An operating-system call failed. code() is the errno as a std::error_code; the message says
 /// which call failed on which object ("cannot open /dev/shm/grid: Permission denied").
-class system_error : public error {
+class SHMPOOL_API system_error : public error {
 public:
     system_error(std::error_code code, const std::string& what)
         : error(what + ": " + code.message()), code_(code) {}
@@ -83,7 +85,7 @@ private:
 
 /// A task threw in a pool worker. The call that ran it stops handing out indices and rethrows
 /// this in the parent; the pool stays usable.
-class worker_error : public error {
+class SHMPOOL_API worker_error : public error {
 public:
     worker_error(const std::string& what, std::size_t index, int pid, std::string exception_type,
                  std::string exception_what)
@@ -133,11 +135,10 @@ struct worker_death {
 /// end; every other index of the call ran to the end (exactly once without retries). Among the
 /// indices not completed, only those in interrupted() may have run in part: a worker was running
 /// them when it died. The others never started.
-class worker_died_error : public error {
+class SHMPOOL_API worker_died_error : public error {
 public:
     worker_died_error(const std::string& what, std::vector<worker_death> deaths,
-                      std::vector<index_range> not_completed,
-                      std::vector<std::size_t> interrupted)
+                      std::vector<index_range> not_completed, std::vector<std::size_t> interrupted)
         : error(what),
           deaths_(std::move(deaths)),
           not_completed_(std::move(not_completed)),
@@ -182,7 +183,7 @@ private:
 /// that throws this has acquired the lock all the same: the caller holds it and must either
 /// repair the data it protects, call mark_consistent() and unlock, or unlock without
 /// mark_consistent(), which leaves the lock not recoverable (see not_recoverable_error).
-class owner_died_error : public error {
+class SHMPOOL_API owner_died_error : public error {
 public:
     using error::error;
 };
@@ -190,7 +191,7 @@ public:
 /// A robust lock was released after its owner's death without mark_consistent(): the data it
 /// protects is taken to be damaged, and every later attempt to lock it throws this. Only
 /// constructing the lock (and the data) again makes it usable.
-class not_recoverable_error : public error {
+class SHMPOOL_API not_recoverable_error : public error {
 public:
     using error::error;
 };

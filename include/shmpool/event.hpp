@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/export.hpp"
 
 namespace shmpool {
 
@@ -21,7 +22,7 @@ namespace shmpool {
 ///
 /// No member throws. A waiter that dies costs the next set() one needless wake-up, nothing more.
 /// Fork: safe, if it lives in memory shared with the child.
-class event {
+class SHMPOOL_API event {
 public:
     /// An event, lowered unless `initially_set`.
     explicit event(bool initially_set = false) noexcept : word_(initially_set ? set_bit : 0) {}

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include "shmpool/detail/export.hpp"
 #include "shmpool/error.hpp"
 
 namespace shmpool {
@@ -34,7 +35,7 @@ namespace shmpool {
 /// descriptor without releasing the parent's lock.
 /// Threads: give each thread its own file_lock; one object is not to be used by two threads at
 /// once.
-class file_lock {
+class SHMPOOL_API file_lock {
 public:
     /// Opens the lock file at `path`, creating it (mode 0600) if it does not exist. Does not lock.
     /// Throws not_found_error (the directory does not exist), invalid_argument_error (empty path,

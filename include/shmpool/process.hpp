@@ -14,10 +14,12 @@
 #include <chrono>
 #include <string>
 
+#include "shmpool/detail/export.hpp"
+
 namespace shmpool {
 
 /// How a child process ended, from its waitpid(2) status.
-struct exit_status {
+struct SHMPOOL_API exit_status {
     pid_t pid = 0;
     int code = -1;           ///< its exit code when it exited, else -1
     int signal = 0;          ///< the signal that ended it, else 0
@@ -37,6 +39,6 @@ struct exit_status {
 /// that interrupt the wait are handled. Throws system_error when `pid` is not a child of this
 /// process (ECHILD) or waitpid fails otherwise.
 /// Threads: safe. Fork: safe (it concerns this process's children only).
-exit_status reap_child(pid_t pid, std::chrono::milliseconds timeout);
+SHMPOOL_API exit_status reap_child(pid_t pid, std::chrono::milliseconds timeout);
 
 }  // namespace shmpool

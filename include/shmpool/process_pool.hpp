@@ -1,5 +1,13 @@
 // shmpool::process_pool: persistent forked workers that run index tasks, typically writing into
 // shared arrays in place.
+//
+// @code
+// shmpool::process_pool pool(4);                       // at the top of main(), before threads
+// auto out = shmpool::shared_array<double>::create("out", {n});
+// pool.for_each(0, n, [out](std::size_t i) { out.data()[i] = f(i); });   // in place
+// std::vector<long> sq = pool.map(0, 100, [](std::size_t i) { return long(i * i); });
+// for (double x : pool.imap(0, 1'000'000'000, [](std::size_t i) { return 0.5 * i; })) use(x);
+// @endcode
 #pragma once
 
 #include <algorithm>
@@ -14,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shmpool/detail/export.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/progress.hpp"
@@ -161,7 +170,7 @@ constexpr void check_result() {
 
 /// A temporary shared segment that map() and imap() results are written into; removed when
 /// destroyed.
-class result_buffer {
+class SHMPOOL_API result_buffer {
 public:
     explicit result_buffer(std::size_t bytes);
     ~result_buffer();
@@ -281,7 +290,7 @@ private:
 /// Fork and threads: construct the pool before this process starts any thread or OpenMP region
 /// (the constructor checks, see pool_options::allow_threads). Tasks may use OpenMP and threads
 /// inside the workers. Calls from several threads of the parent are serialised.
-class process_pool {
+class SHMPOOL_API process_pool {
 public:
     /// Starts `workers` worker processes (by default, the cores this process may use).
     /// Throws error when this process already runs other threads, invalid_argument_error for 0
@@ -344,10 +353,11 @@ public:
         using R = std::invoke_result_t<F&, std::size_t>;
         detail::check_result<R>();
         if (window == 0) window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(R));
-        return imap_range<R>(first, last, window, [this, fn, opts](
-                                 const detail::array_ref& out, std::size_t b, std::size_t e) {
-            for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
-        });
+        return imap_range<R>(
+            first, last, window,
+            [this, fn, opts](const detail::array_ref& out, std::size_t b, std::size_t e) {
+                for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
+            });
     }
 
     /// Stops the current call early: workers finish the index they are on and take no more.
@@ -368,10 +378,10 @@ private:
 
 /// Called from inside a task: stops the current call early, as process_pool::cancel() does.
 /// Throws error outside a pool worker.
-void cancel_call();
+SHMPOOL_API void cancel_call();
 
 /// Called from inside a task: whether the current call was cancelled (long tasks may poll it).
 /// False outside a pool worker.
-bool call_cancelled() noexcept;
+SHMPOOL_API bool call_cancelled() noexcept;
 
 }  // namespace shmpool

@@ -1,5 +1,12 @@
 // shmpool::robust_mutex: a mutex in shared memory that survives the death of its holder, and
 // shmpool::robust_lock, its guard.
+//
+// @code
+// auto mem = shmpool::shared_array<std::uint8_t>::create("m", {sizeof(shmpool::robust_mutex)});
+// auto* m = new (mem.data()) shmpool::robust_mutex;     // constructed once, in shared memory
+// shmpool::robust_lock held(*m);
+// if (held.owner_died()) { repair(); held.mark_consistent(); }
+// @endcode
 #pragma once
 
 #include <pthread.h>
@@ -8,6 +15,7 @@
 #include <mutex>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/export.hpp"
 #include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 
@@ -39,7 +47,7 @@ namespace shmpool {
 /// segment); a child does not hold the mutex its parent held when it forked.
 /// Destruction: destroy it once, when no process uses it any more (or never: it holds no
 /// resource outside the memory it lives in).
-class robust_mutex : public detail::timed_lockable<robust_mutex> {
+class SHMPOOL_API robust_mutex : public detail::timed_lockable<robust_mutex> {
 public:
     /// Initialises an unlocked mutex. Throws system_error if pthread refuses the attributes.
     robust_mutex();
@@ -92,7 +100,7 @@ private:
 /// not_recoverable_error, so the death cannot be missed silently.
 ///
 /// The guard itself lives in one thread's scope, not in shared memory.
-class robust_lock : public detail::timed_lockable<robust_lock> {
+class SHMPOOL_API robust_lock : public detail::timed_lockable<robust_lock> {
 public:
     robust_lock() noexcept = default;
     /// Locks `m`. Throws not_recoverable_error, system_error; never owner_died_error.

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/export.hpp"
 
 namespace shmpool {
 
@@ -24,7 +25,7 @@ namespace shmpool {
 ///
 /// Fork: safe, if it lives in memory shared with the child. Threads: every member may be
 /// called concurrently.
-class semaphore {
+class SHMPOOL_API semaphore {
 public:
     /// The largest count.
     static constexpr std::uint32_t max() noexcept {

@@ -1,5 +1,13 @@
 // shmpool::shared_array<T>: a named N-dimensional array in shared memory, laid out as a .npy file
 // and viewed through xtensor.
+//
+// @code
+// auto a = shmpool::shared_array<float>::create("feats", {1000, 128});   // /dev/shm/feats
+// xt::row(a.view(), 3).fill(1.0f);
+// auto b = shmpool::shared_array<float>::open("feats");   // in this or any other process
+// // numpy: numpy.load("/dev/shm/feats", mmap_mode="r+") maps the same pages
+// shmpool::shared_array<float>::remove("feats");
+// @endcode
 #pragma once
 
 #include <cstddef>
@@ -7,7 +15,6 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
-
 #include <xtensor/xadapt.hpp>
 
 #include "shmpool/detail/segment.hpp"

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "shmpool/detail/deadline.hpp"
+#include "shmpool/detail/export.hpp"
 #include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/robust_mutex.hpp"
@@ -51,8 +52,8 @@ namespace shmpool {
 ///
 /// Fork: safe. The lock must live in memory shared with the child; a child does not hold the
 /// lock its parent held when it forked. Threads: the thread that locks must unlock.
-class shared_rwlock : public detail::timed_lockable<shared_rwlock>,
-                      public detail::timed_shared_lockable<shared_rwlock> {
+class SHMPOOL_API shared_rwlock : public detail::timed_lockable<shared_rwlock>,
+                                  public detail::timed_shared_lockable<shared_rwlock> {
 public:
     /// Processes that can hold the lock in shared mode at once with a recoverable hold.
     static constexpr std::size_t reader_slots = 128;

@@ -1,19 +1,27 @@
 // shmpool::value<T> and shmpool::raw_value<T>: named shared values, like Python's
 // multiprocessing.Value (with its own lock) and RawValue (no lock), and their array forms.
+//
+// @code
+// auto counter = shmpool::value<long>::create("counter", 0);
+// counter.with_lock([](long& x) { ++x; });              // one atomic read-modify-write
+// auto hits = shmpool::raw_value<long>::create("hits", 0);
+// hits.fetch_add(1);                                     // atomic across processes, no lock
+// @endcode
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
 
+#include "shmpool/detail/export.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/robust_mutex.hpp"
@@ -35,19 +43,18 @@ struct alignas(64) value_header {
 };
 
 /// Writes the header of a new value segment.
-void write_value_header(std::byte* at, value_kind kind, std::size_t count, std::size_t size,
-                        const char* type) noexcept;
+SHMPOOL_API void write_value_header(std::byte* at, value_kind kind, std::size_t count,
+                                    std::size_t size, const char* type) noexcept;
 /// Checks a value segment's header; throws format_error (not a value), type_mismatch_error.
-void check_value_header(const mapped_segment& s, value_kind kind, std::size_t size,
-                        std::size_t data_offset, const char* type);
+SHMPOOL_API void check_value_header(const mapped_segment& s, value_kind kind, std::size_t size,
+                                    std::size_t data_offset, const char* type);
 
 /// Bytes from the start of a value segment to its mutex (locked kind) and to its elements.
 inline constexpr std::size_t value_mutex_offset = sizeof(value_header);
 template <class T>
 constexpr std::size_t value_data_offset(value_kind kind) {
-    const std::size_t after = kind == value_kind::locked
-                                  ? value_mutex_offset + sizeof(robust_mutex)
-                                  : value_mutex_offset;
+    const std::size_t after =
+        kind == value_kind::locked ? value_mutex_offset + sizeof(robust_mutex) : value_mutex_offset;
     const std::size_t align = alignof(T) > 64 ? alignof(T) : 64;
     return (after + align - 1) / align * align;
 }
@@ -85,9 +92,7 @@ public:
     robust_mutex& mutex() const {
         return *std::launder(reinterpret_cast<robust_mutex*>(base() + value_mutex_offset));
     }
-    std::size_t count() const {
-        return reinterpret_cast<const value_header*>(base())->count;
-    }
+    std::size_t count() const { return reinterpret_cast<const value_header*>(base())->count; }
     std::string_view name() const noexcept { return handle_.where().text(); }
 
 private:
@@ -238,32 +243,32 @@ public:
     static constexpr bool is_atomic = std::atomic_ref<T>::is_always_lock_free;
 
     T load(std::memory_order order = std::memory_order_seq_cst) const {
-        if constexpr (is_atomic) return ref().load(order);
-        else return *data();
+        if constexpr (is_atomic)
+            return ref().load(order);
+        else
+            return *data();
     }
     void store(const T& v, std::memory_order order = std::memory_order_seq_cst) const {
-        if constexpr (is_atomic) ref().store(v, order);
-        else *data() = v;
+        if constexpr (is_atomic)
+            ref().store(v, order);
+        else
+            *data() = v;
     }
-    T exchange(const T& v, std::memory_order order = std::memory_order_seq_cst) const
-        requires is_atomic
-    {
+    T exchange(const T& v,
+               std::memory_order order = std::memory_order_seq_cst) const requires is_atomic {
         return ref().exchange(v, order);
     }
-    bool compare_exchange(T& expected, const T& desired,
-                          std::memory_order order = std::memory_order_seq_cst) const
-        requires is_atomic
-    {
+    bool compare_exchange(
+        T& expected, const T& desired,
+        std::memory_order order = std::memory_order_seq_cst) const requires is_atomic {
         return ref().compare_exchange_strong(expected, desired, order);
     }
     T fetch_add(T d, std::memory_order order = std::memory_order_seq_cst) const
-        requires(is_atomic && std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
-    {
+        requires(is_atomic&& std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
         return ref().fetch_add(d, order);
     }
     T fetch_sub(T d, std::memory_order order = std::memory_order_seq_cst) const
-        requires(is_atomic && std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
-    {
+        requires(is_atomic&& std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
         return ref().fetch_sub(d, order);
     }
 
@@ -352,9 +357,7 @@ public:
     static constexpr bool is_atomic = std::atomic_ref<T>::is_always_lock_free;
 
     /// An atomic view of element i (when is_atomic).
-    std::atomic_ref<T> operator[](std::size_t i) const
-        requires is_atomic
-    {
+    std::atomic_ref<T> operator[](std::size_t i) const requires is_atomic {
         return std::atomic_ref<T>(data()[i]);
     }
     std::size_t size() const { return storage_.count(); }

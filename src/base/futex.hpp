@@ -17,8 +17,7 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
 
 /// Futex wait on a word of shared memory (not FUTEX_PRIVATE: the word is shared by processes).
 /// Returns when woken, when *word != expected, on a signal, or after `timeout_ns` (if > 0).
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                long timeout_ns) noexcept;
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, long timeout_ns) noexcept;
 /// Wakes every process and thread waiting on `word`.
 void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 /// The same for a futex word shmpool does not own (a pthread mutex's lock word).

@@ -2,8 +2,8 @@
 // directories.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/statfs.h>
@@ -67,7 +67,7 @@ file_descriptor open_unnamed_file(const std::string& dir, mode_t mode) {
 }
 
 struct stat stat_fd(int fd, const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) throw_errno(errno, "cannot stat " + path);
     return st;
 }
@@ -134,7 +134,7 @@ int unlink_path(const std::string& path) noexcept {
 }
 
 int lock_file(int fd, file_lock_op op) noexcept {
-    const int how = op == file_lock_op::unlock          ? LOCK_UN
+    const int how = op == file_lock_op::unlock           ? LOCK_UN
                     : op == file_lock_op::lock_exclusive ? LOCK_EX
                                                          : LOCK_EX | LOCK_NB;
     if (retry_eintr([&] { return ::flock(fd, how); }) == 0) return 0;
@@ -142,12 +142,11 @@ int lock_file(int fd, file_lock_op op) noexcept {
 }
 
 std::size_t free_bytes(const std::string& dir) {
-    struct statvfs vfs{};
+    struct statvfs vfs {};
     if (retry_eintr([&] { return ::statvfs(dir.c_str(), &vfs); }) != 0)
         throw_errno(errno, "cannot read the free space of " + dir);
     return static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
 }
-
 
 const std::string& shm_directory() {
     static const std::string dir = [] {

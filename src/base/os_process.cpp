@@ -2,8 +2,8 @@
 // and CPUs, fork, signals, waiting for children.
 #include <dirent.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -177,8 +177,8 @@ bool read_process_stat(pid_t pid, process_stat& out) noexcept {
     const char* close = std::strrchr(line, ')');
     if (!open || !close || close < open || close[1] != ' ') return false;
     out = process_stat{};
-    const std::size_t len = std::min<std::size_t>(static_cast<std::size_t>(close - open - 1),
-                                                  sizeof out.comm - 1);
+    const std::size_t len =
+        std::min<std::size_t>(static_cast<std::size_t>(close - open - 1), sizeof out.comm - 1);
     std::memcpy(out.comm, open + 1, len);
     const char* p = close + 2;
     for (int field = 3; field <= 22 && *p; ++field) {

@@ -11,10 +11,10 @@ struct dtype_row {
 
 // Indexed by the enum's value.
 constexpr dtype_row rows[] = {
-    {"|b1", "bool", 1},        {"|i1", "int8", 1},       {"<i2", "int16", 2},
-    {"<i4", "int32", 4},       {"<i8", "int64", 8},      {"|u1", "uint8", 1},
-    {"<u2", "uint16", 2},      {"<u4", "uint32", 4},     {"<u8", "uint64", 8},
-    {"<f4", "float32", 4},     {"<f8", "float64", 8},    {"<c8", "complex64", 8},
+    {"|b1", "bool", 1},         {"|i1", "int8", 1},    {"<i2", "int16", 2},
+    {"<i4", "int32", 4},        {"<i8", "int64", 8},   {"|u1", "uint8", 1},
+    {"<u2", "uint16", 2},       {"<u4", "uint32", 4},  {"<u8", "uint64", 8},
+    {"<f4", "float32", 4},      {"<f8", "float64", 8}, {"<c8", "complex64", 8},
     {"<c16", "complex128", 16},
 };
 

@@ -1,8 +1,8 @@
 #include "npy_header.hpp"
 
 #include <cstring>
-#include <stdexcept>
 #include <limits>
+#include <stdexcept>
 
 namespace shmpool::detail {
 namespace {
@@ -26,7 +26,9 @@ public:
             if (key == "descr") {
                 if (seen_descr) return fail("duplicate key 'descr'");
                 if (!string_literal(h.descr))
-                    return fail("'descr' is not a plain dtype string (structured dtypes are not supported)");
+                    return fail(
+                        "'descr' is not a plain dtype string (structured dtypes are not "
+                        "supported)");
                 seen_descr = true;
             } else if (key == "fortran_order") {
                 if (seen_order) return fail("duplicate key 'fortran_order'");
@@ -97,7 +99,7 @@ private:
             out = out * 10 + digit;
             ++pos_;
         }
-        if (pos_ == start) return false;  // at least one digit
+        if (pos_ == start) return false;                        // at least one digit
         if (pos_ < text_.size() && text_[pos_] == 'L') ++pos_;  // written by Python 2
         return true;
     }
@@ -135,8 +137,8 @@ npy_parse_result parse_npy_header(std::string_view bytes) {
     const int major = static_cast<unsigned char>(bytes[6]);
     const int minor = static_cast<unsigned char>(bytes[7]);
     if (minor != 0 || major < 1 || major > 3)
-        return {std::nullopt, "unsupported .npy version " + std::to_string(major) + "." +
-                                  std::to_string(minor)};
+        return {std::nullopt,
+                "unsupported .npy version " + std::to_string(major) + "." + std::to_string(minor)};
     const std::size_t len_width = major == 1 ? 2 : 4;
     const std::size_t preamble = 8 + len_width;
     if (bytes.size() < preamble) return {std::nullopt, "truncated: shorter than a .npy preamble"};

@@ -12,10 +12,10 @@ namespace shmpool::detail {
 
 /// What a .npy header says.
 struct npy_header {
-    std::string descr;                // e.g. "<f8"
+    std::string descr;  // e.g. "<f8"
     bool fortran_order = false;
-    std::vector<std::size_t> shape;   // empty for a 0-d array
-    std::size_t data_offset = 0;      // where the data starts, from the start of the file
+    std::vector<std::size_t> shape;  // empty for a 0-d array
+    std::size_t data_offset = 0;     // where the data starts, from the start of the file
 };
 
 /// The outcome of parsing: a header, or why the bytes are not one.

@@ -52,8 +52,8 @@ std::optional<segment_layout> layout_for(dtype type, const std::vector<std::size
 
 std::optional<dtype> dtype_from_descr(const std::string& descr) {
     static constexpr dtype all[] = {
-        dtype::bool_,  dtype::int8,    dtype::int16,   dtype::int32,     dtype::int64,
-        dtype::uint8,  dtype::uint16,  dtype::uint32,  dtype::uint64,    dtype::float32,
+        dtype::bool_,   dtype::int8,      dtype::int16,     dtype::int32,  dtype::int64,
+        dtype::uint8,   dtype::uint16,    dtype::uint32,    dtype::uint64, dtype::float32,
         dtype::float64, dtype::complex64, dtype::complex128};
     if (descr.size() < 2) return std::nullopt;
     const char order = descr[0];
@@ -81,19 +81,21 @@ segment_description describe_fd(int fd, const std::string& path, const std::stri
     d.header = std::move(*parsed.header);
     const npy_header& h = d.header;
     if (h.fortran_order)
-        throw format_error(prefix + "it is in Fortran order; shmpool maps C-order arrays only "
-                                    "(save it from numpy with np.ascontiguousarray)");
+        throw format_error(prefix +
+                           "it is in Fortran order; shmpool maps C-order arrays only "
+                           "(save it from numpy with np.ascontiguousarray)");
     const std::optional<dtype> type = dtype_from_descr(h.descr);
     if (!type) {
         const bool big = !h.descr.empty() && h.descr[0] == '>';
-        throw format_error(prefix + "dtype '" + h.descr + "' is " +
-                           (big ? "big-endian; convert it with arr.astype(arr.dtype.newbyteorder('<'))"
-                                : "not one shmpool maps (bool, intN, uintN, floatN, complexN)"));
+        throw format_error(
+            prefix + "dtype '" + h.descr + "' is " +
+            (big ? "big-endian; convert it with arr.astype(arr.dtype.newbyteorder('<'))"
+                 : "not one shmpool maps (bool, intN, uintN, floatN, complexN)"));
     }
     d.type = *type;
     if (h.shape.empty() || h.shape.size() > max_rank)
-        throw format_error(prefix + "rank " + std::to_string(h.shape.size()) +
-                           " is outside 1.." + std::to_string(max_rank));
+        throw format_error(prefix + "rank " + std::to_string(h.shape.size()) + " is outside 1.." +
+                           std::to_string(max_rank));
     const std::optional<std::size_t> count = element_count(h.shape, dtype_size(d.type));
     if (!count) throw format_error(prefix + "the shape's byte size overflows");
     d.count = *count;

@@ -25,9 +25,9 @@ inline constexpr char trailer_magic[8] = {'S', 'H', 'M', 'P', 'O', 'O', 'L', '1'
 struct segment_trailer {
     char magic[8];
     std::uint32_t layout_version;
-    std::uint32_t flags;              // trailer_persistent
+    std::uint32_t flags;  // trailer_persistent
     std::int64_t creator_pid;
-    std::uint64_t creator_start_time; // clock ticks since boot, tells a reused PID apart
+    std::uint64_t creator_start_time;  // clock ticks since boot, tells a reused PID apart
     std::int64_t created_unix_ns;
     std::uint64_t data_bytes;
 };

@@ -60,9 +60,8 @@ mapper_scan processes_mapping(const struct stat& st, const std::string& path) {
         if (f.err == EACCES || f.err == EPERM) ++scan.unreadable;
         if (f.err != 0) continue;
         bool found = false;
-        for_each_line(f.text, [&](std::string_view line) {
-            found = found || maps_file(line, st, path);
-        });
+        for_each_line(f.text,
+                      [&](std::string_view line) { found = found || maps_file(line, st, path); });
         if (found) scan.pids.push_back(pid);
     }
     return scan;
@@ -71,7 +70,7 @@ mapper_scan processes_mapping(const struct stat& st, const std::string& path) {
 memory_report inspect_users(const detail::location& where) {
     const std::string path = where.path();
     const std::string who = where.describe("segment") + " (" + path + ")";
-    struct stat st{};
+    struct stat st {};
     int err = 0;
     if (!detail::stat_path(path, st, err)) detail::throw_errno(err, "cannot find " + who);
     const std::string canonical = detail::canonical_path(path);
@@ -93,7 +92,8 @@ std::vector<pid_t> process_tree(pid_t root) {
     require_process(root);
     std::unordered_map<pid_t, std::vector<pid_t>> children;
     for (pid_t pid : all_pids()) {
-        if (const std::optional<detail::process_stat> st = read_stat(pid)) children[st->ppid].push_back(pid);
+        if (const std::optional<detail::process_stat> st = read_stat(pid))
+            children[st->ppid].push_back(pid);
     }
     std::vector<pid_t> tree{root};
     for (std::size_t i = 0; i < tree.size(); ++i) {

@@ -85,7 +85,7 @@ void require_process(pid_t pid) {
 }
 
 std::string owner_of(pid_t pid) {
-    struct stat st{};
+    struct stat st {};
     int err = 0;
     if (!stat_path(proc_path(pid, ""), st, err)) return "another user";
     const std::string uid = std::to_string(st.st_uid);

@@ -28,7 +28,7 @@ std::optional<file_residency> residency_of(const std::string& path, std::uint64_
                                            std::uint64_t inode) {
     int err = 0;
     const file_descriptor fd = try_open_file(path, O_RDONLY, 0, err);
-    struct stat st{};
+    struct stat st {};
     if (!fd || !try_stat_fd(fd.get(), st, err) || !S_ISREG(st.st_mode)) return std::nullopt;
     if (st.st_dev != dev_id || st.st_ino != inode || !may_see_page_cache(fd.get(), st.st_uid))
         return std::nullopt;
@@ -144,9 +144,8 @@ std::vector<segment_memory> collect_segments(const std::vector<process_memory>& 
         finish_segment(b);
         out.push_back(std::move(b.seg));
     }
-    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-        return a.resident_kb > b.resident_kb;
-    });
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto& a, const auto& b) { return a.resident_kb > b.resident_kb; });
     return out;
 }
 

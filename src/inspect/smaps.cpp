@@ -63,11 +63,16 @@ void add_field(memory_mapping& m, std::string_view key, std::string_view rest) {
         key != "Private_Dirty" && key != "Swap")
         return;
     const std::uint64_t kb = to_number(next_field(rest));
-    if (key == "Rss") m.rss_kb = kb;
-    else if (key == "Pss") m.pss_kb = kb;
-    else if (key == "Swap") m.swap_kb = kb;
-    else if (key == "Shared_Dirty") m.dirty_kb += kb;
-    else if (key == "Private_Clean") m.uss_kb += kb;
+    if (key == "Rss")
+        m.rss_kb = kb;
+    else if (key == "Pss")
+        m.pss_kb = kb;
+    else if (key == "Swap")
+        m.swap_kb = kb;
+    else if (key == "Shared_Dirty")
+        m.dirty_kb += kb;
+    else if (key == "Private_Clean")
+        m.uss_kb += kb;
     else {
         m.dirty_kb += kb;
         m.uss_kb += kb;
@@ -149,8 +154,8 @@ std::string path_resolver::path_of(const memory_mapping& m) {
     if (m.name.empty() || m.name.front() != '/') return {};
     if (!is_deleted(m.name)) return m.name;
     if (!m.is_shared() || m.inode == 0) return {};
-    const std::string_view stale = std::string_view(m.name).substr(
-        0, m.name.size() - deleted_suffix.size());
+    const std::string_view stale =
+        std::string_view(m.name).substr(0, m.name.size() - deleted_suffix.size());
     const std::string dir(stale.substr(0, std::max<std::size_t>(stale.rfind('/'), 1)));
     const std::map<file_key, std::string>& files = files_in(dir, m.dev_id);
     const auto it = files.find({m.dev_id, m.inode});
@@ -162,7 +167,7 @@ std::string path_resolver::path_of(const memory_mapping& m) {
 const std::map<path_resolver::file_key, std::string>& path_resolver::files_in(
     const std::string& dir, std::uint64_t dev) {
     const auto [it, added] = dirs_.try_emplace(dir);
-    struct stat st{};
+    struct stat st {};
     int err = 0;
     if (!added || !stat_path(dir, st, err) || st.st_dev != dev) return it->second;
     for (const std::string& name : list_directory(dir, err)) {

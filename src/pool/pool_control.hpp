@@ -45,9 +45,7 @@ inline constexpr claim_state claim_state_of(std::uint64_t c) {
     return static_cast<claim_state>(c >> 62);
 }
 inline constexpr std::uint64_t claim_share(std::uint64_t c) { return (c >> chunk_bits) & 0xff; }
-inline constexpr std::uint64_t claim_chunk(std::uint64_t c) {
-    return c & (max_phase_indices - 1);
-}
+inline constexpr std::uint64_t claim_chunk(std::uint64_t c) { return c & (max_phase_indices - 1); }
 
 inline constexpr std::uint64_t pack_taken(std::uint64_t chunks, std::uint64_t taker) {
     return chunks << 8 | taker;
@@ -129,9 +127,9 @@ struct control_block {
     // drops to 0 kills itself with SIGKILL.
     std::atomic<fault_point> fault_at{fault_point::none};
     std::atomic<std::int64_t> fault_countdown{0};
-    alignas(64) std::atomic<std::uint32_t> events{0};      // futex: a worker finished, died, or started
+    alignas(64) std::atomic<std::uint32_t> events{0};  // futex: a worker finished, died, or started
     // Read after every index: on a line of its own, which only a cancel or a failure writes.
-    alignas(64) std::atomic<std::uint32_t> stop{0};        // take no more chunks
+    alignas(64) std::atomic<std::uint32_t> stop{0};  // take no more chunks
     std::atomic<std::uint32_t> cancelled{0};
     std::atomic<std::int32_t> zygote_pid{0};
     call_description call;

@@ -43,7 +43,8 @@ std::string range_text(const index_range& r) {
 template <class T, class Show>
 std::string list_text(const std::vector<T>& items, Show show, std::size_t limit = 6) {
     std::string s;
-    for (std::size_t i = 0; i < items.size() && i < limit; ++i) s += (i ? ", " : "") + show(items[i]);
+    for (std::size_t i = 0; i < items.size() && i < limit; ++i)
+        s += (i ? ", " : "") + show(items[i]);
     if (items.size() > limit) s += " and " + std::to_string(items.size() - limit) + " more";
     return s;
 }
@@ -112,9 +113,11 @@ void throw_worker_died(death_report r) {
         what += "worker " + std::to_string(r.deaths[0].pid) + " was " + death_text(r.deaths[0]);
     } else {
         what += std::to_string(r.deaths.size()) + " workers died (" +
-                list_text(r.deaths, [](const worker_death& d) {
-                    return std::to_string(d.pid) + " " + death_text(d);
-                }) + ")";
+                list_text(r.deaths,
+                          [](const worker_death& d) {
+                              return std::to_string(d.pid) + " " + death_text(d);
+                          }) +
+                ")";
     }
     what += " during the call over " + range_text({r.first, r.last});
     if (r.retries > 0) what += " (" + std::to_string(r.retries) + " retries tried)";
@@ -136,8 +139,9 @@ void throw_worker_died(death_report r) {
     if (!rerun.empty())
         what += list_text(rerun, number) + (rerun.size() == 1 ? " was" : " were") +
                 " cut short by a dying worker and ran again. ";
-    what += "Every other index ran to the end. The pool replaced the dead workers; "
-            "call_options::retries runs such indices again";
+    what +=
+        "Every other index ran to the end. The pool replaced the dead workers; "
+        "call_options::retries runs such indices again";
     throw worker_died_error(what, std::move(r.deaths), std::move(r.not_completed),
                             std::move(r.interrupted));
 }

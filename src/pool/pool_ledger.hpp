@@ -14,10 +14,10 @@ namespace shmpool::detail {
 
 /// What one published call over [first, last) did, read from the ledger.
 struct phase_outcome {
-    std::uint64_t completed = 0;              // indices whose task ran to the end
-    std::vector<index_range> not_completed;   // the others, unsorted
-    std::vector<std::size_t> interrupted;     // indices a worker was running when it died
-    std::vector<worker_death> deaths;         // participants that died during the call
+    std::uint64_t completed = 0;             // indices whose task ran to the end
+    std::vector<index_range> not_completed;  // the others, unsorted
+    std::vector<std::size_t> interrupted;    // indices a worker was running when it died
+    std::vector<worker_death> deaths;        // participants that died during the call
 };
 
 /// Reads the ledger of the call just finished. Every participant must have finished the call or

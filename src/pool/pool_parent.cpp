@@ -71,8 +71,9 @@ phase_outcome run_phase(pool_state& s, std::uint64_t first, std::uint64_t last,
         participants = assign_shares(s, first, last, opts);
     }
     if (participants == 0)
-        throw error("shmpool::process_pool: no worker stays alive long enough to take a call; "
-                    "something kills them as soon as they start");
+        throw error(
+            "shmpool::process_pool: no worker stays alive long enough to take a call; "
+            "something kills them as soon as they start");
     c.call.first = first;
     c.call.last = last;
     c.call.kind = opts.kind;
@@ -172,8 +173,8 @@ call_result run_call(pool_state& s, std::uint64_t first, std::uint64_t last,
     if (c.failure.claimed.load(std::memory_order_acquire) == 2) throw_task_failure(c);
     // A cancelled call returns normally, unless a worker died in the middle of a task that
     // then did not run again: its caller must hear of that.
-    const bool cut_short = std::any_of(
-        report.interrupted.begin(), report.interrupted.end(), [&](std::size_t i) {
+    const bool cut_short =
+        std::any_of(report.interrupted.begin(), report.interrupted.end(), [&](std::size_t i) {
             return std::any_of(report.not_completed.begin(), report.not_completed.end(),
                                [i](const index_range& r) { return r.contains(i); });
         });
@@ -209,8 +210,9 @@ bool zygote_alive(pool_state& s) {
 }
 
 [[noreturn]] void throw_broken() {
-    throw error("shmpool::process_pool: the pool's helper process died, so no worker can be "
-                "started; destroy this pool and construct a new one");
+    throw error(
+        "shmpool::process_pool: the pool's helper process died, so no worker can be "
+        "started; destroy this pool and construct a new one");
 }
 
 // Replaces dead workers and waits until every worker is ready to take a call.
@@ -225,8 +227,10 @@ void ensure_workers_ready(pool_state& s) {
         std::size_t ready = 0;
         for (std::size_t i = 0; i < s.workers; ++i) {
             const slot_state st = c.slots[i].state.load(std::memory_order_acquire);
-            if (st == slot_state::ready) ++ready;
-            else if (st == slot_state::dead) request_worker(s, i);
+            if (st == slot_state::ready)
+                ++ready;
+            else if (st == slot_state::dead)
+                request_worker(s, i);
         }
         if (ready == s.workers) return;
         if (!zygote_alive(s)) throw_broken();

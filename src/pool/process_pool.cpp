@@ -32,8 +32,11 @@ std::size_t settled_threads_of_this_process() {
 }
 
 void refuse_threads(std::size_t workers, std::size_t threads) {
-    throw error("shmpool::process_pool(" + std::to_string(workers) + "): this process already "
-                "runs " + std::to_string(threads) + " threads (an OpenMP region, std::thread, "
+    throw error("shmpool::process_pool(" + std::to_string(workers) +
+                "): this process already "
+                "runs " +
+                std::to_string(threads) +
+                " threads (an OpenMP region, std::thread, "
                 "a library's helper thread); workers forked now could hang on a lock that a "
                 "vanished thread held. Construct the process_pool before any thread or OpenMP "
                 "region starts, for example at the top of main(), or pass "
@@ -79,8 +82,8 @@ void stop_pool(pool_state& s) noexcept {
 
 result_buffer::result_buffer(std::size_t bytes) {
     static std::atomic<unsigned> counter{0};
-    const std::string name = "shmpool-results-" + std::to_string(current_pid()) + "-" +
-                             std::to_string(counter++);
+    const std::string name =
+        "shmpool-results-" + std::to_string(current_pid()) + "-" + std::to_string(counter++);
     // Not populated: the workers write it, so the parent's page tables would be wasted work.
     auto a = shared_array<std::uint8_t>::create(name, {bytes}, {.populate = false});
     ref_ = array_access::ref(a);

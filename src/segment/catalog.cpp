@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <memory>
 
-#include "os.hpp"
 #include "open_existing.hpp"
+#include "os.hpp"
 #include "segment_format.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"

@@ -60,7 +60,8 @@ void publish(int fd, const std::string& temp, const location& where, bool replac
         if (!replace) throw taken();
         temp_name_guard staged{temp_name(where.directory(), where)};
         link_fd(fd, staged.path);
-        if (int err = rename_path(staged.path, path, true)) throw_errno(err, "cannot replace " + path);
+        if (int err = rename_path(staged.path, path, true))
+            throw_errno(err, "cannot replace " + path);
         staged.path.clear();
         return;
     }
@@ -90,10 +91,10 @@ void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent) {
 no_space_error no_space(const location& where, const std::string& dir, std::size_t needed,
                         std::size_t available) {
     return no_space_error("not enough room in " + dir + " for " + where.describe() + ": it needs " +
-                             gib_text(needed) + ", " + gib_text(available) +
-                             " are free; free some space (`shmpool ls`, `shmpool gc`), make the "
-                             "array smaller, or grow the file system",
-                         needed, available);
+                              gib_text(needed) + ", " + gib_text(available) +
+                              " are free; free some space (`shmpool ls`, `shmpool gc`), make the "
+                              "array smaller, or grow the file system",
+                          needed, available);
 }
 
 void check_space(const location& where, const std::string& dir, std::size_t needed) {
@@ -195,7 +196,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     check_new_shape(where, type, shape, layout);
     const std::string path = where.path();
     const std::string dir = where.directory();
-    struct stat st{};
+    struct stat st {};
     const bool exists = lstat_path(path, st);
     if (exists && !opts.replace_existing)
         throw already_exists_error(

@@ -49,8 +49,7 @@ file_descriptor open_existing(const location& where, int flags) {
             throw format_error(who_of(where) + " is not a regular file, so not an array");
         return fd;
     }
-    if (err == EISDIR)
-        throw format_error(who_of(where) + " is a directory, so not an array");
+    if (err == EISDIR) throw format_error(who_of(where) + " is a directory, so not an array");
     if (err == ENOENT)
         throw not_found_error(where.describe() + " does not exist: there is no " + path +
                               (where.is_file() ? ""
@@ -59,9 +58,9 @@ file_descriptor open_existing(const location& where, int flags) {
     if (err == ELOOP)
         throw error(who_of(where) + " is a symbolic link; shmpool does not follow links");
     if (err == EACCES)
-        throw system_error(std::error_code(err, std::generic_category()),
-                           "cannot open " + who_of(where) +
-                               " (its mode or owner does not let this user attach)");
+        throw system_error(
+            std::error_code(err, std::generic_category()),
+            "cannot open " + who_of(where) + " (its mode or owner does not let this user attach)");
     throw_errno(err, "cannot open " + who_of(where));
 }
 
@@ -140,8 +139,9 @@ std::uint64_t segments_removed_here() noexcept {
 }
 
 void throw_empty_handle() {
-    throw error("shmpool: this handle is empty (default-constructed); assign one made by "
-                "create() or open()");
+    throw error(
+        "shmpool: this handle is empty (default-constructed); assign one made by "
+        "create() or open()");
 }
 
 }  // namespace shmpool::detail

@@ -7,16 +7,14 @@
 
 namespace shmpool::detail {
 
-std::string who_of(const location& where) {
-    return where.describe() + " (" + where.path() + ")";
-}
+std::string who_of(const location& where) { return where.describe() + " (" + where.path() + ")"; }
 
 segment_id id_of(const struct stat& st) {
     return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
 }
 
 bool path_leads_to(const std::string& path, const segment_id& id) {
-    struct stat st{};
+    struct stat st {};
     try {
         return lstat_path(path, st) && id_of(st) == id;
     } catch (const error&) {

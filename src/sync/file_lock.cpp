@@ -28,13 +28,13 @@ std::string directory_of(const std::string& path) {
 }
 
 bool is_directory(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     int err = 0;
     return detail::stat_path(path, st, err) && S_ISDIR(st.st_mode);
 }
 
 bool is_symlink(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     try {
         return detail::lstat_path(path, st) && S_ISLNK(st.st_mode);
     } catch (const error&) {

@@ -32,8 +32,9 @@ void check_value_header(const mapped_segment& s, value_kind kind, std::size_t si
         throw format_error(who + " is not a shmpool value (too small for its header)");
     std::memcpy(&h, s.data, sizeof h);
     if (std::memcmp(h.magic, value_magic, sizeof h.magic) != 0)
-        throw format_error(who + " is not a shmpool value (an array or another program's "
-                                 "segment); open it with shared_array<T>::open");
+        throw format_error(who +
+                           " is not a shmpool value (an array or another program's "
+                           "segment); open it with shared_array<T>::open");
     if (h.kind != kind)
         throw type_mismatch_error(who + " is a " + kind_name(h.kind) + ", not a " +
                                   kind_name(kind) + "; open it as " + kind_name(h.kind));
@@ -45,8 +46,10 @@ void check_value_header(const mapped_segment& s, value_kind kind, std::size_t si
                                   "' (" + std::to_string(size) +
                                   " bytes); open it with the type it was created with");
     const std::size_t needed = data_offset + h.count * size;
-    if (s.count < needed) throw format_error(who + " is truncated: its header announces more "
-                                                   "elements than it holds");
+    if (s.count < needed)
+        throw format_error(who +
+                           " is truncated: its header announces more "
+                           "elements than it holds");
 }
 
 }  // namespace shmpool::detail

@@ -50,3 +50,30 @@ find_program(consumer_exe consumer PATHS "${consumer_build}" "${consumer_build}/
     NO_DEFAULT_PATH REQUIRED)
 run("${consumer_exe}")
 message(STATUS "find_package(shmpool) consumer: OK")
+
+# The same program built with pkg-config's flags instead of CMake's package.
+find_program(pkg_config NAMES pkg-config pkgconf REQUIRED)
+file(GLOB_RECURSE pc_file "${prefix}/*/shmpool.pc")
+if(NOT pc_file)
+    message(FATAL_ERROR "shmpool.pc was not installed under ${prefix}")
+endif()
+get_filename_component(pc_dir "${pc_file}" DIRECTORY)
+set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
+execute_process(COMMAND "${pkg_config}" --cflags --libs shmpool
+    OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config --cflags --libs shmpool failed (${rc})")
+endif()
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+execute_process(COMMAND "${pkg_config}" --variable=libdir shmpool
+    OUTPUT_VARIABLE pc_libdir OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(sanitize_flags "")
+if(SANITIZE)
+    set(sanitize_flags -fsanitize=${SANITIZE} -fno-omit-frame-pointer)
+endif()
+find_program(cxx NAMES ${CXX_COMPILER} c++ g++ REQUIRED)
+set(pc_exe "${consumer_build}/consumer_pkgconfig")
+run("${cxx}" ${sanitize_flags} "${CONSUMER_SOURCE_DIR}/main.cpp" -o "${pc_exe}" ${pc_flags}
+    "-Wl,-rpath,${pc_libdir}")
+run("${pc_exe}")
+message(STATUS "pkg-config consumer: OK (${pc_flags})")

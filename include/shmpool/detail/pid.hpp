@@ -3,9 +3,11 @@
 
 #include <sys/types.h>
 
+#include "shmpool/detail/export.hpp"
+
 namespace shmpool::detail {
 
 /// getpid(), cached and refreshed in the child after fork() (pthread_atfork).
-pid_t current_pid() noexcept;
+SHMPOOL_API pid_t current_pid() noexcept;
 
 }  // namespace shmpool::detail

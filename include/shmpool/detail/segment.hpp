@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shmpool/detail/export.hpp"
 #include "shmpool/detail/limits.hpp"
 #include "shmpool/detail/pid.hpp"
 #include "shmpool/dtype.hpp"
@@ -21,7 +22,7 @@ namespace shmpool::detail {
 
 /// Where a segment lives: a name in /dev/shm or a file path. Trivially copyable, so that a
 /// handle holding it can be copied byte for byte into another process.
-class location {
+class SHMPOOL_API location {
 public:
     /// Validates a /dev/shm name; one leading '/' is accepted, as shm_open does.
     /// Throws invalid_argument_error for an empty name, '/' inside, "." or "..", a NUL byte,
@@ -57,13 +58,13 @@ struct segment_id {
 /// One segment mapped into this process. Entries are never freed while the process lives (only
 /// unmapped), so a pointer to one stays valid; `data` is null once the segment is unmapped.
 struct mapped_segment {
-    std::byte* data = nullptr;          // first element; null once unmapped
-    std::size_t count = 0;              // number of elements
+    std::byte* data = nullptr;  // first element; null once unmapped
+    std::size_t count = 0;      // number of elements
     std::vector<std::size_t> shape;
     dtype type = dtype::float64;
     segment_id id;
     location where;
-    std::shared_ptr<void> view;         // the xtensor adaptor of the typed front end
+    std::shared_ptr<void> view;  // the xtensor adaptor of the typed front end
     std::shared_ptr<void> (*make_view)(const mapped_segment&) = nullptr;  // what built `view`
 };
 
@@ -71,7 +72,7 @@ struct mapped_segment {
 using view_factory = std::shared_ptr<void> (*)(const mapped_segment&);
 
 /// Throws error("... this handle is empty").
-[[noreturn]] void throw_empty_handle();
+[[noreturn]] SHMPOOL_API void throw_empty_handle();
 
 /// Everything needed to find a typed segment again in any process: what a handle carries.
 /// Trivially copyable; function pointers stay valid in forked processes (same program).
@@ -91,22 +92,23 @@ struct segment_initializer {
 
 /// Creates, fills in the header of, and maps a new segment; `init` runs on the data before the
 /// name appears. Nothing is left behind on failure.
-mapped_segment& create_segment(const location& where, dtype type,
-                               const std::vector<std::size_t>& shape, const create_options& opts,
-                               view_factory make_view, segment_initializer init = {});
+SHMPOOL_API mapped_segment& create_segment(const location& where, dtype type,
+                                           const std::vector<std::size_t>& shape,
+                                           const create_options& opts, view_factory make_view,
+                                           segment_initializer init = {});
 
 /// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`.
-mapped_segment& open_segment(const location& where, dtype type, view_factory make_view);
+SHMPOOL_API mapped_segment& open_segment(const location& where, dtype type, view_factory make_view);
 
 /// The segment `id` as mapped in this process, attaching it by name when this process has not
 /// mapped it yet (a worker forked before the segment existed). Throws not_found_error when the
 /// name no longer leads to segment `id`.
-mapped_segment& find_segment(const location& where, const segment_id& id, dtype type,
-                             view_factory make_view);
+SHMPOOL_API mapped_segment& find_segment(const location& where, const segment_id& id, dtype type,
+                                         view_factory make_view);
 
 /// Unlinks the segment's name and unmaps it in this process. Throws not_found_error when there
 /// is no such name and format_error when the file there is not an array (it is left alone).
-void remove_segment(const location& where);
+SHMPOOL_API void remove_segment(const location& where);
 
 /// find_segment() for an array_ref.
 inline mapped_segment& find_segment(const array_ref& ref) {
@@ -144,7 +146,8 @@ inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) c
     // a handle.
     const pid_t me = current_pid();
     if (std::atomic_ref<pid_t>(pid_).load(std::memory_order_acquire) == me) {
-        mapped_segment* seg = std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed);
+        mapped_segment* seg =
+            std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed);
         if (seg->data != nullptr) return *seg;
     }
     if (std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed) == nullptr)
@@ -158,14 +161,14 @@ inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) c
 /// Unmaps, in this process, segments whose name is gone or now leads to another segment.
 /// Returns how many were unmapped. Long-lived workers call it so that removed arrays free their
 /// memory.
-std::size_t release_removed_segments();
+SHMPOOL_API std::size_t release_removed_segments();
 
 /// How many segments this process has removed so far (remove_segment). A pool publishes it
 /// with each call, so that its workers drop removed arrays at once.
-std::uint64_t segments_removed_here() noexcept;
+SHMPOOL_API std::uint64_t segments_removed_here() noexcept;
 
 /// Unmaps every segment in this process (the pool's helper process, which needs none of the
 /// parent's mappings and must not keep removed arrays alive).
-void unmap_all_segments() noexcept;
+SHMPOOL_API void unmap_all_segments() noexcept;
 
 }  // namespace shmpool::detail
