@@ -1,0 +1,129 @@
+// The array subcommands of the `shmpool` tool: ls, info, rm, gc.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli_support.hpp"
+#include "commands.hpp"
+#include "shmpool/catalog.hpp"
+
+namespace shmpool::cli {
+namespace {
+
+std::string creator_text(const array_info& a) {
+    if (!a.made_by_shmpool) return "numpy";
+    return a.creator_pid == 0 ? "unknown" : std::to_string(a.creator_pid);
+}
+
+nlohmann::ordered_json to_json(const array_info& a) {
+    return {
+        {"name", a.name},
+        {"path", a.path},
+        {"dtype", a.dtype},
+        {"shape", a.shape},
+        {"data_bytes", a.data_bytes},
+        {"file_bytes", a.file_bytes},
+        {"made_by_shmpool", a.made_by_shmpool},
+        {"creator_pid", a.creator_pid},
+        {"creator_alive", a.creator_alive},
+        {"persistent", a.persistent},
+        {"created_unix_ns", a.created_unix_ns},
+    };
+}
+
+table_row ls_row(const array_info& a) {
+    const bool known = a.made_by_shmpool;
+    return {a.name,
+            a.dtype,
+            shape_text(a.shape),
+            human_bytes(a.file_bytes),
+            creator_text(a),
+            known ? (a.creator_alive ? "yes" : "no") : "-",
+            known ? (a.persistent ? "yes" : "no") : "-"};
+}
+
+array_info describe(const std::string& name) {
+    return is_path(name) ? describe_array(file_path{name}) : describe_array(name);
+}
+
+void remove(const std::string& name) {
+    if (is_path(name))
+        remove_array(file_path{name});
+    else
+        remove_array(name);
+}
+
+}  // namespace
+
+void run_ls(bool json) {
+    const std::vector<array_info> arrays = list_arrays();
+    if (json) {
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const array_info& a : arrays) list.push_back(to_json(a));
+        print_json({{"arrays", list}});
+        return;
+    }
+    std::vector<table_row> rows{
+        {"NAME", "DTYPE", "SHAPE", "BYTES", "CREATOR", "ALIVE", "PERSISTENT"}};
+    for (const array_info& a : arrays) rows.push_back(ls_row(a));
+    print_table(rows);
+}
+
+std::string creator_detail(const array_info& a) {
+    if (!a.made_by_shmpool) return "unknown (no creator record: written by numpy)";
+    return creator_text(a) + (a.creator_alive ? " (running)" : " (no longer running)");
+}
+
+void run_info(const std::string& name, bool json) {
+    const array_info a = describe(name);
+    if (json) {
+        print_json(to_json(a));
+        return;
+    }
+    std::size_t elements = 1;
+    for (std::size_t n : a.shape) elements *= n;
+    const auto bytes = [](std::size_t n) {
+        return std::to_string(n) + " (" + human_bytes(n) + ")";
+    };
+    print_table({
+        {"name:", a.name},
+        {"path:", a.path},
+        {"dtype:", a.dtype},
+        {"shape:", shape_text(a.shape)},
+        {"elements:", std::to_string(elements)},
+        {"data bytes:", bytes(a.data_bytes)},
+        {"file bytes:", bytes(a.file_bytes)},
+        {"made by:", a.made_by_shmpool ? "shmpool" : "numpy"},
+        {"creator:", creator_detail(a)},
+        {"persistent:", a.made_by_shmpool ? (a.persistent ? "yes" : "no") : "-"},
+        {"created:", iso8601_utc(a.created_unix_ns)},
+    });
+}
+
+int run_rm(const std::vector<std::string>& names) {
+    int first_failure = exit_ok;
+    for (const std::string& name : names) {
+        const int code = guarded([&] {
+            remove(name);
+            std::cout << "removed " << name << '\n';
+        });
+        if (first_failure == exit_ok) first_failure = code;
+    }
+    return first_failure;
+}
+
+void run_gc(bool dry_run, bool json) {
+    const std::vector<std::string> removed = collect_garbage(dry_run);
+    if (json) {
+        print_json({{"dry_run", dry_run}, {"removed", removed}});
+        return;
+    }
+    if (removed.empty()) {
+        std::cout << "nothing to remove\n";
+        return;
+    }
+    for (const std::string& name : removed)
+        std::cout << (dry_run ? "would remove " : "removed ") << name << '\n';
+}
+
+}  // namespace shmpool::cli
