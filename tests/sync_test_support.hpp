@@ -20,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "shmpool/process.hpp"
 #include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
 
@@ -117,19 +118,9 @@ public:
     /// Waits at most `timeout` for child `pid`. Returns its exit code, 128 + signal if a signal
     /// killed it, or -1 if it was still running (it is then killed).
     int wait(pid_t pid, std::chrono::milliseconds timeout = 20s) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        int status = 0;
-        while (::waitpid(pid, &status, WNOHANG) == 0) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                ::kill(pid, SIGKILL);
-                ::waitpid(pid, &status, 0);
-                live_.erase(pid);
-                return -1;
-            }
-            std::this_thread::sleep_for(1ms);
-        }
-        live_.erase(pid);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        live_.erase(pid);  // reap_child leaves no zombie (or throws: `pid` is not our child)
+        const exit_status st = reap_child(pid, timeout);
+        return st.timed_out ? -1 : st.shell_code();
     }
 
     /// Waits for every child, all within `timeout`; returns whether all exited with 0.

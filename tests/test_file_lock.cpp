@@ -20,8 +20,10 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "shmpool/process.hpp"
 #include "test_support.hpp"
 
 namespace shmpool {
@@ -108,16 +110,11 @@ public:
         char c = 0;
         return ::read(from_other_, &c, 1) == 1 ? c : 0;
     }
-    /// Waits for the child to end: its exit status, 128 + signal, or -1 after `timeout`.
+    /// Waits for the child to end: its exit status, 128 + signal, or -1 after `timeout` (it is
+    /// then killed).
     int wait(std::chrono::milliseconds timeout = 10s) {
-        const auto deadline = clock_type::now() + timeout;
-        int status = 0;
-        while (::waitpid(pid_, &status, WNOHANG) == 0) {
-            if (clock_type::now() > deadline) return -1;
-            std::this_thread::sleep_for(1ms);
-        }
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        const exit_status st = reap_child(std::exchange(pid_, -1), timeout);
+        return st.timed_out ? -1 : st.shell_code();
     }
     pid_t pid() const noexcept { return pid_; }
 

@@ -27,6 +27,7 @@
 
 #include "pool_control.hpp"
 #include "shmpool/error.hpp"
+#include "shmpool/process.hpp"
 #include "shmpool/process_pool.hpp"
 #include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
@@ -95,8 +96,7 @@ bool kill_worker(pid_t pid, pid_t zygote) {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) return false;
     const bool ours = parent_of(pid) == zygote;
-    const bool killed =
-        ours && ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) == 0;
+    const bool killed = ours && ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) == 0;
     ::close(fd);
     return killed;
 }
@@ -150,14 +150,9 @@ public:
     ~outside_killer() {
         board_->quit.store(1);
         if (pid_ > 0) {
-            const auto deadline = std::chrono::steady_clock::now() + 5s;
-            while (::waitpid(pid_, nullptr, WNOHANG) == 0) {
-                if (std::chrono::steady_clock::now() > deadline) {
-                    ::kill(pid_, SIGKILL);
-                    ::waitpid(pid_, nullptr, 0);
-                    break;
-                }
-                std::this_thread::sleep_for(1ms);
+            try {
+                reap_child(pid_, 5s);
+            } catch (const error&) {
             }
         }
         ::munmap(board_, sizeof(killer_board));
@@ -245,13 +240,15 @@ std::string check_outcome(const std::uint32_t* hits, std::size_t size, std::size
     for (std::size_t i = 0; i < size && shown < 5; ++i) {
         const std::size_t h = hits[i], again = count_of(cut, i);
         bool ok;
-        if (i < first || i >= last) ok = h == 0;
-        else if (inside(left, i)) ok = h <= again;
-        else ok = h >= 1 && h <= 1 + again;
+        if (i < first || i >= last)
+            ok = h == 0;
+        else if (inside(left, i))
+            ok = h <= again;
+        else
+            ok = h >= 1 && h <= 1 + again;
         if (!ok) {
-            why << "index " << i << " ran " << h << " times (interrupted " << again
-                << " times, " << (inside(left, i) ? "reported" : "not reported")
-                << " as not completed); ";
+            why << "index " << i << " ran " << h << " times (interrupted " << again << " times, "
+                << (inside(left, i) ? "reported" : "not reported") << " as not completed); ";
             ++shown;
         }
     }
@@ -316,18 +313,21 @@ TEST(process_pool_faults, random_sigkills_never_lose_an_index) {
         ASSERT_NE(killer.zygote(), 0) << "cannot find the pool's helper process";
         for (schedule kind : {schedule::dynamic, schedule::static_}) {
             for (int retries : {0, 3}) {
-                const call_options o{.kind = kind, .chunk = kind == schedule::dynamic ? 7u : 0u,
-                                     .retries = retries, .show_progress = progress::never};
+                const call_options o{.kind = kind,
+                                     .chunk = kind == schedule::dynamic ? 7u : 0u,
+                                     .retries = retries,
+                                     .show_progress = progress::never};
                 const tally t = run_calls(pool, &killer, 100, 2000, o, label_of(workers, o));
-                std::printf("%s: %d calls, %d returned (%d indices re-run), %d threw, %d saw "
-                            "deaths\n",
-                            label_of(workers, o).c_str(), t.calls, t.succeeded, t.reruns,
-                            t.threw, t.with_deaths);
+                std::printf(
+                    "%s: %d calls, %d returned (%d indices re-run), %d threw, %d saw "
+                    "deaths\n",
+                    label_of(workers, o).c_str(), t.calls, t.succeeded, t.reruns, t.threw,
+                    t.with_deaths);
                 calls += t.calls;
                 deaths += t.with_deaths;
                 if (retries > 0) {
-                    EXPECT_GT(t.succeeded, t.threw) << label_of(workers, o)
-                                                    << ": retries should let most calls succeed";
+                    EXPECT_GT(t.succeeded, t.threw)
+                        << label_of(workers, o) << ": retries should let most calls succeed";
                 }
             }
         }
@@ -347,10 +347,13 @@ TEST(process_pool_faults, map_and_imap_results_survive_random_sigkills) {
     for (int k = 0; k < 100; ++k) {
         killer.call_starts();
         try {
-            const auto out = pool.map(0, 3000, [](std::size_t i) {
-                for (int s = 0; s < 200; ++s) asm volatile("" ::: "memory");
-                return 3 * i + 1;
-            }, o);
+            const auto out = pool.map(
+                0, 3000,
+                [](std::size_t i) {
+                    for (int s = 0; s < 200; ++s) asm volatile("" ::: "memory");
+                    return 3 * i + 1;
+                },
+                o);
             killer.call_ends();
             ASSERT_EQ(out.size(), 3000u);
             for (std::size_t i = 0; i < out.size(); ++i)
@@ -363,7 +366,8 @@ TEST(process_pool_faults, map_and_imap_results_survive_random_sigkills) {
     EXPECT_LT(errors, 5);
     std::size_t i = 0;
     killer.call_starts();
-    for (const std::size_t v : pool.imap(0, 20000, [](std::size_t j) { return j * j; }, 1000, o)) {
+    for (const std::size_t v : pool.imap(
+             0, 20000, [](std::size_t j) { return j * j; }, 1000, o)) {
         ASSERT_EQ(v, i * i) << "imap result " << i;
         ++i;
     }
@@ -441,7 +445,9 @@ TEST(process_pool_faults, deaths_at_chosen_points_with_outside_kills_never_lose_
                                fault_point::before_run, fault_point::after_confirm}) {
             for (schedule kind : {schedule::dynamic, schedule::static_}) {
                 for (int retries : {0, 2}) {
-                    const call_options o{.kind = kind, .chunk = 3, .retries = retries,
+                    const call_options o{.kind = kind,
+                                         .chunk = 3,
+                                         .retries = retries,
                                          .show_progress = progress::never};
                     for (int k = 0; k < 10; ++k) {
                         inject(pool, at, 1 + static_cast<std::int64_t>(rng() % 300));
@@ -512,10 +518,13 @@ TEST(process_pool_faults, a_cancelled_call_counts_exactly_the_indices_that_ran) 
     for (int k = 0; k < 20; ++k) {
         count.zero();
         const std::size_t stop_at = 1000 + 4000 * static_cast<std::size_t>(k);
-        const call_result r = pool.for_each(0, 100000, [hits, stop_at](std::size_t i) {
-            std::atomic_ref<std::uint32_t>(hits.data()[i]).fetch_add(1);
-            if (i == stop_at) cancel_call();
-        }, {.chunk = 64});
+        const call_result r =
+            pool.for_each(0, 100000,
+                          [hits, stop_at](std::size_t i) {
+                              std::atomic_ref<std::uint32_t>(hits.data()[i]).fetch_add(1);
+                              if (i == stop_at) cancel_call();
+                          },
+                          {.chunk = 64});
         ASSERT_TRUE(r.cancelled);
         std::size_t ran = 0;
         for (std::size_t i = 0; i < 100000; ++i) {

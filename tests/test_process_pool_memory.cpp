@@ -39,7 +39,9 @@ std::size_t kb_field(const std::string& path, const std::string& key) {
     return 0;
 }
 
-std::size_t rss_of(int pid) { return kb_field("/proc/" + std::to_string(pid) + "/status", "VmRSS"); }
+std::size_t rss_of(int pid) {
+    return kb_field("/proc/" + std::to_string(pid) + "/status", "VmRSS");
+}
 std::size_t machine_shmem() { return kb_field("/proc/meminfo", "Shmem"); }
 
 /// The mappings of `pid` of files removed from /dev/shm ("/dev/shm/x (deleted)").

@@ -1,22 +1,23 @@
 // Helpers shared by the test files: unique segment names, cleanup guards, child processes with
-// timeouts, and a check that the suite leaves /dev/shm as it found it.
+// timeouts (on top of shmpool::reap_child), and a check that the suite leaves /dev/shm as it
+// found it.
 #pragma once
 
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <set>
 #include <string>
-#include <thread>
+
+#include "shmpool/process.hpp"
 
 namespace shmpool::test {
 
@@ -61,24 +62,29 @@ inline bool shm_exists(const std::string& name) {
 
 /// Runs `body` in a forked child that ends with _exit(body's return value). The parent waits
 /// at most `timeout`; a child still running then is killed and the result is -1.
-/// Returns the exit status, or 128 + signal when the child died of a signal.
+/// Returns the exit status, or 128 + signal when the child died of a signal (-2: fork failed).
 inline int run_in_child(const std::function<int()>& body,
                         std::chrono::seconds timeout = std::chrono::seconds(30)) {
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return -2;
     if (pid == 0) run_child_body(body, static_cast<unsigned>(timeout.count()) + 5);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            return -1;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const exit_status st = reap_child(pid, timeout);
+    return st.timed_out ? -1 : st.shell_code();
+}
+
+/// Writes all of `size` bytes to `fd`, resuming after short writes and EINTR; false when a
+/// write fails.
+inline bool write_all(int fd, const void* data, std::size_t size) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        size -= static_cast<std::size_t>(n);
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return true;
 }
 
 /// Runs a shell command with a time limit; returns its exit status and fills `out` with stdout.
