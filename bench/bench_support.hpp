@@ -1,7 +1,8 @@
-// What the benchmark programs share: their common flags, timing, the median/min/max of rounds,
-// figures compared with their baselines, the printed tables, the JSON they write for
-// bench/report.py, checks of what a timed fill wrote, and the names of the arrays they create
-// (all removed at the end, even on an exception).
+// What the benchmark programs share: their common flags (one CLI11 parser), timing, the
+// median/min/max of rounds, figures compared with their baselines, the printed tables, the JSON
+// they write for bench/report.py and read from the Python baselines (nlohmann-json), checks of
+// what a timed fill wrote, and the names of the arrays they create (all removed at the end, even
+// on an exception).
 #pragma once
 
 #include <unistd.h>
@@ -15,9 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <map>
-#include <ostream>
+#include <nlohmann/json.hpp>
 #include <shmpool/catalog.hpp>
 #include <shmpool/process_pool.hpp>
 #include <shmpool/shared_array.hpp>
@@ -42,10 +44,15 @@ struct run_options {
     std::string json;
 };
 
-/// Adds --rounds, --quick and --json to `app`.
-inline void add_run_options(CLI::App& app, run_options& o) {
+/// Adds --rounds alone to `app` (for a program without --quick and --json: create_fill).
+inline void add_rounds_option(CLI::App& app, run_options& o) {
     app.add_option("--rounds", o.rounds, "rounds, each running every variant and baseline")
         ->check(CLI::PositiveNumber);
+}
+
+/// Adds --rounds, --quick and --json to `app`.
+inline void add_run_options(CLI::App& app, run_options& o) {
+    add_rounds_option(app, o);
     app.add_flag("--quick", o.quick, "smaller and fewer runs: a smoke test");
     app.add_option("--json", o.json, "also write the figures to this file, for bench/report.py");
 }
@@ -159,75 +166,91 @@ inline void print_section(const std::string& section, int name_width = 44, int b
     std::fflush(stdout);
 }
 
-inline std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
+/// The JSON the programs write and read. Keys stay in the order they are written.
+using json = nlohmann::ordered_json;
 
-inline std::string json_number(double x) {
-    if (std::isnan(x) || std::isinf(x)) return "null";
+/// A number as the programs write it: 9 significant digits (a whole number below 1e9 stays an
+/// integer, as "%.9g" prints it), NaN and infinities as null.
+inline json json_number(double x) {
+    if (!std::isfinite(x)) return nullptr;
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.9g", x);
-    return buf;
+    if (std::strpbrk(buf, ".e") == nullptr) return std::strtoll(buf, nullptr, 10);
+    return std::strtod(buf, nullptr);
 }
 
-/// Writes the start of a benchmark's JSON: its name, what ratios mean, and its configuration
-/// (values already in JSON), up to the opening bracket of "figures".
-inline void write_json_head(std::ostream& out, const std::string& benchmark,
-                            const std::string& ratio_meaning,
-                            const std::map<std::string, std::string>& config) {
-    out << "{\n  \"benchmark\": " << json_string(benchmark)
-        << ",\n  \"ratio_meaning\": " << json_string(ratio_meaning) << ",\n  \"config\": {";
-    bool first = true;
-    for (const auto& [k, v] : config) {
-        out << (first ? "" : ", ") << json_string(k) << ": " << v;
-        first = false;
+/// A string, or null when it is empty.
+inline json json_text_or_null(const std::string& s) { return s.empty() ? json() : json(s); }
+
+/// A benchmark's configuration, written in the order of its keys.
+using json_config = std::map<std::string, json>;
+
+/// The start of a benchmark's JSON: its name, what ratios mean, and its configuration. The
+/// caller adds "figures" (figures_json(), or figures of its own) and anything else.
+inline json json_document(const std::string& benchmark, const std::string& ratio_meaning,
+                          const json_config& config) {
+    json doc;
+    doc["benchmark"] = benchmark;
+    doc["ratio_meaning"] = ratio_meaning;
+    json& c = doc["config"] = json::object();
+    for (const auto& [key, value] : config) c[key] = value;
+    return doc;
+}
+
+/// Each round's value, as a JSON array of numbers (null: not measured that round).
+inline json rounds_json(const std::vector<double>& values) {
+    json out = json::array();
+    for (double v : values) out.push_back(json_number(v));
+    return out;
+}
+
+/// One figure as bench/report.py reads it.
+inline json figure_json(const figure& f) {
+    return {{"section", f.section},
+            {"name", f.s.name},
+            {"value", json_number(f.st.median)},
+            {"unit", f.s.unit},
+            {"baseline_name", json_text_or_null(f.baseline_name)},
+            {"baseline_value", json_number(f.baseline_value)},
+            {"ratio", json_number(f.ratio)},
+            {"min", json_number(f.st.min)},
+            {"max", json_number(f.st.max)},
+            {"target", json_text_or_null(f.target)},
+            {"target_met", f.met < 0 ? json() : json(f.met == 1)},
+            {"rounds", rounds_json(f.s.values)}};
+}
+
+/// `figures`, in order, as a JSON array.
+inline json figures_json() {
+    json out = json::array();
+    for (const figure& f : figures) out.push_back(figure_json(f));
+    return out;
+}
+
+/// Writes `doc` to `path` (indented, one key per line); throws std::runtime_error on failure.
+inline void write_json_file(const std::string& path, const json& doc) {
+    std::ofstream out(path);
+    if (!out) throw std::runtime_error("cannot write " + path);
+    out << doc.dump(2) << '\n';
+    if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+/// The number at `path` (keys, outermost first) in `doc`; NaN when absent or not a number.
+inline double number_at(const json& doc, std::initializer_list<const char*> path) {
+    const json* j = &doc;
+    for (const char* key : path) {
+        if (!j->is_object()) return no_value;
+        const auto it = j->find(key);
+        if (it == j->end()) return no_value;
+        j = &*it;
     }
-    out << "},\n  \"figures\": [\n";
+    return j->is_number() ? j->get<double>() : no_value;
 }
 
-/// Writes `figures` as the elements of the "figures" array (without the closing bracket).
-inline void write_json_figures(std::ostream& out) {
-    for (std::size_t i = 0; i < figures.size(); ++i) {
-        const figure& f = figures[i];
-        out << "    {\"section\": " << json_string(f.section) << ", \"name\": "
-            << json_string(f.s.name) << ", \"value\": " << json_number(f.st.median)
-            << ", \"unit\": " << json_string(f.s.unit) << ", \"baseline_name\": "
-            << (f.baseline_name.empty() ? "null" : json_string(f.baseline_name))
-            << ", \"baseline_value\": " << json_number(f.baseline_value)
-            << ", \"ratio\": " << json_number(f.ratio) << ", \"min\": " << json_number(f.st.min)
-            << ", \"max\": " << json_number(f.st.max) << ", \"target\": "
-            << (f.target.empty() ? "null" : json_string(f.target)) << ", \"target_met\": "
-            << (f.met < 0 ? "null" : f.met ? "true" : "false") << ", \"rounds\": [";
-        for (std::size_t r = 0; r < f.s.values.size(); ++r)
-            out << (r ? ", " : "") << json_number(f.s.values[r]);
-        out << "]}" << (i + 1 < figures.size() ? "," : "") << "\n";
-    }
-}
-
-/// The names of the arrays a benchmark creates: each is removed by remove(), and whatever is
-/// left when the guard goes out of scope, even on an exception.
-/// The number after "KEY": in `text` (the JSON a Python baseline printed), searching from
-/// `from`; NaN when absent.
-inline double json_field(const std::string& text, const std::string& key, std::size_t from = 0) {
-    if (from == std::string::npos) return no_value;
-    const std::size_t k = text.find("\"" + key + "\"", from);
-    if (k == std::string::npos) return no_value;
-    const std::size_t colon = text.find(':', k);
-    if (colon == std::string::npos) return no_value;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str() + colon + 1, &end);
-    return end == text.c_str() + colon + 1 ? no_value : v;
+/// The string at `key` in `doc`; empty when absent or not a string.
+inline std::string string_at(const json& doc, const char* key) {
+    const auto it = doc.is_object() ? doc.find(key) : doc.end();
+    return doc.is_object() && it != doc.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 #ifndef SHMPOOL_PYTHON
@@ -237,7 +260,7 @@ inline double json_field(const std::string& text, const std::string& key, std::s
 /// Runs `PYTHON SCRIPT --json [--quick]` (the python3 with numpy found at configure time,
 /// SHMPOOL_PYTHON) and returns what it printed, or "" (with a warning on stderr) when it cannot
 /// run or fails: that round then has no Python baseline.
-inline std::string run_python_json(const std::string& script, bool quick) {
+inline std::string run_python_output(const std::string& script, bool quick) {
     const std::string cmd = std::string("'") + SHMPOOL_PYTHON + "' '" + script + "' --json" +
                             std::string(quick ? " --quick" : "");
     std::fflush(nullptr);
@@ -255,6 +278,29 @@ inline std::string run_python_json(const std::string& script, bool quick) {
     std::fprintf(stderr, "warning: %s failed (status %d); Python baselines missing this round\n",
                  cmd.c_str(), status);
     return {};
+}
+
+/// The last line of `text` that is not empty.
+inline std::string last_line(const std::string& text) {
+    const std::size_t end = text.find_last_not_of("\r\n");
+    if (end == std::string::npos) return {};
+    const std::size_t newline = text.rfind('\n', end);
+    const std::size_t begin = newline == std::string::npos ? 0 : newline + 1;
+    return text.substr(begin, end + 1 - begin);
+}
+
+/// The JSON a Python baseline printed (its last line; the scripts print one), or null when it
+/// did not run or printed no JSON (with a warning on stderr).
+inline json run_python_json(const std::string& script, bool quick) {
+    const std::string text = run_python_output(script, quick);
+    if (text.empty()) return nullptr;
+    json doc = json::parse(last_line(text), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) {
+        std::fprintf(stderr, "warning: cannot parse the output of %s: %s\n", script.c_str(),
+                     text.c_str());
+        return nullptr;
+    }
+    return doc;
 }
 
 /// The task of the pool fills: row r of a rows x cols array gets v in every element.
@@ -289,6 +335,8 @@ inline bool any_worker_maps(const shmpool::process_pool& pool, const std::string
     return false;
 }
 
+/// The names of the arrays a benchmark creates: each is removed by remove(), and whatever is
+/// left when the guard goes out of scope, even on an exception.
 class array_names {
 public:
     explicit array_names(std::string prefix) : prefix_(std::move(prefix)) {}

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,8 @@
 #include <shmpool/shmpool.hpp>
 #include <string>
 #include <vector>
+
+#include "bench_support.hpp"
 
 namespace {
 
@@ -52,11 +55,12 @@ struct series {
 
 int main(int argc, char** argv) {
     std::size_t mib = 1024;
-    int rounds = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::strcmp(argv[i], "--mib") == 0) mib = std::strtoull(argv[i + 1], nullptr, 10);
-        if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
-    }
+    bench::run_options run;
+    CLI::App app{"create_fill: creating and filling a shared array against a private memset"};
+    app.add_option("--mib", mib, "size of the array in MiB")->check(CLI::PositiveNumber);
+    bench::add_rounds_option(app, run);
+    bench::parse_run_options(app, run, argc, argv);
+    const int rounds = run.rounds;
     const std::size_t bytes = mib << 20;
     const std::string name = "shmpool_bench_create_fill_" + std::to_string(::getpid());
     std::vector<series> all = {

@@ -91,31 +91,31 @@ void print_section(const std::string& section, const std::vector<const point*>& 
     std::fflush(stdout);
 }
 
-void write_json(const std::string& path, const std::map<std::string, std::string>& config,
+json point_json(const point& p) {
+    const stats st = summarize(p.values);
+    return {{"section", p.section},
+            {"name", p.name},
+            {"series", p.series},
+            {"workers", p.workers > 0 ? json(p.workers) : json()},
+            {"value", json_number(st.median)},
+            {"unit", "GB/s"},
+            {"baseline_name", p.baseline ? json(p.baseline->name) : json()},
+            {"baseline_value",
+             json_number(p.baseline ? summarize(p.baseline->values).median : no_value)},
+            {"ratio", json_number(ratio_of(p))},
+            {"min", json_number(st.min)},
+            {"max", json_number(st.max)},
+            {"rounds", rounds_json(p.values)}};
+}
+
+void write_json(const std::string& path, const json_config& config,
                 const std::vector<const point*>& points) {
-    std::ofstream out(path);
-    if (!out) throw std::runtime_error("cannot write " + path);
-    write_json_head(out, "fill_sweep",
-                    "times better than the baseline (value/baseline: every figure is a rate)",
-                    config);
-    for (std::size_t i = 0; i < points.size(); ++i) {
-        const point& p = *points[i];
-        const stats st = summarize(p.values);
-        out << "    {\"section\": " << json_string(p.section) << ", \"name\": "
-            << json_string(p.name) << ", \"series\": " << json_string(p.series)
-            << ", \"workers\": " << (p.workers > 0 ? std::to_string(p.workers) : "null")
-            << ", \"value\": " << json_number(st.median) << ", \"unit\": \"GB/s\""
-            << ", \"baseline_name\": " << (p.baseline ? json_string(p.baseline->name) : "null")
-            << ", \"baseline_value\": "
-            << json_number(p.baseline ? summarize(p.baseline->values).median : no_value)
-            << ", \"ratio\": " << json_number(ratio_of(p)) << ", \"min\": "
-            << json_number(st.min) << ", \"max\": " << json_number(st.max) << ", \"rounds\": [";
-        for (std::size_t r = 0; r < p.values.size(); ++r)
-            out << (r ? ", " : "") << json_number(p.values[r]);
-        out << "]}" << (i + 1 < points.size() ? "," : "") << "\n";
-    }
-    out << "  ]\n}\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + path);
+    json doc = json_document(
+        "fill_sweep", "times better than the baseline (value/baseline: every figure is a rate)",
+        config);
+    json& out = doc["figures"] = json::array();
+    for (const point* p : points) out.push_back(point_json(*p));
+    write_json_file(path, doc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +134,8 @@ void let_workers_release(shmpool::process_pool& pool, const std::string& name) {
         std::fprintf(stderr, "warning: the workers still map %s\n", name.c_str());
 }
 
+// A blocking waitpid, not shmpool::reap_child: fork_and_write times this wait, and reap_child
+// polls (up to 20 ms apart).
 void wait_for(pid_t kid, const char* what) {
     int status = 0;
     while (::waitpid(kid, &status, 0) < 0)
@@ -379,19 +381,14 @@ int main(int argc, char** argv) try {
     const double total = seconds_since(started);
     std::printf("\ntotal %.1f s\n", total);
     if (!opt.run.json.empty()) {
-        char gib_text[32];
-        std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
-        std::string list = "[";  // appended, not "[" + ...: GCC 12 warns (-Wrestrict, PR105329)
-        list += join(opt.workers, ", ");
-        list += "]";
         write_json(opt.run.json,
-                   {{"gib", gib_text},
-                    {"rows", std::to_string(rows)},
-                    {"cols", std::to_string(cols)},
-                    {"rounds", std::to_string(opt.run.rounds)},
-                    {"quick", opt.run.quick ? "true" : "false"},
-                    {"workers", list},
-                    {"usable_cores", std::to_string(shmpool::process_pool::usable_cores())},
+                   {{"gib", json_number(bytes / double(1 << 30))},
+                    {"rows", rows},
+                    {"cols", cols},
+                    {"rounds", opt.run.rounds},
+                    {"quick", opt.run.quick},
+                    {"workers", opt.workers},
+                    {"usable_cores", shmpool::process_pool::usable_cores()},
                     {"seconds", json_number(total)}},
                    view);
         std::printf("wrote %s\n", opt.run.json.c_str());

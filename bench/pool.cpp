@@ -58,16 +58,13 @@ shmpool::call_options quiet_options(shmpool::schedule kind = shmpool::schedule::
     return o;
 }
 
-void write_json(const std::string& path, const std::map<std::string, std::string>& config) {
-    std::ofstream out(path);
-    if (!out) throw std::runtime_error("cannot write " + path);
-    write_json_head(out, "pool",
-                    "times better than the baseline (value/baseline for rates, baseline/value "
-                    "for times)",
-                    config);
-    write_json_figures(out);
-    out << "  ]\n}\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + path);
+void write_json(const std::string& path, const json_config& config) {
+    json doc = json_document("pool",
+                             "times better than the baseline (value/baseline for rates, "
+                             "baseline/value for times)",
+                             config);
+    doc["figures"] = figures_json();
+    write_json_file(path, doc);
 }
 
 using array = shmpool::shared_array<double>;
@@ -188,18 +185,15 @@ struct python_figures {
 
 python_figures run_python(bool quick) {
     python_figures out;
-    const std::string text = run_python_json(SHMPOOL_SOURCE_DIR "/bench/python_pool.py", quick);
-    if (text.empty()) return out;
-    const std::size_t rates = text.find("\"map_rate\"");
-    if (rates != std::string::npos) {
-        out.rate1 = json_field(text, "1", rates);
-        out.rate100 = json_field(text, "100", rates);
-        out.rate10000 = json_field(text, "10000", rates);
-    }
-    out.apply_median_us = json_field(text, "apply_median_us");
+    const json py = run_python_json(SHMPOOL_SOURCE_DIR "/bench/python_pool.py", quick);
+    if (py.is_null()) return out;
+    out.rate1 = number_at(py, {"map_rate", "1"});
+    out.rate100 = number_at(py, {"map_rate", "100"});
+    out.rate10000 = number_at(py, {"map_rate", "10000"});
+    out.apply_median_us = number_at(py, {"apply_median_us"});
     if (std::isnan(out.rate1) || std::isnan(out.apply_median_us))
         std::fprintf(stderr, "warning: cannot parse the output of bench/python_pool.py: %s\n",
-                     text.c_str());
+                     py.dump().c_str());
     return out;
 }
 
@@ -409,7 +403,7 @@ int main(int argc, char** argv) try {
                                 ::_exit(0);
                             }
                         }
-                        for (pid_t kid : kids) {
+                        for (pid_t kid : kids) {  // blocking: timed (reap_child polls)
                             int status = 0;
                             ::waitpid(kid, &status, 0);
                             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -520,19 +514,16 @@ int main(int argc, char** argv) try {
     const double total = seconds_since(started);
     std::printf("\ntotal %.1f s\n", total);
     if (!opt.run.json.empty()) {
-        char gib_text[32];
-        std::snprintf(gib_text, sizeof gib_text, "%.9g", bytes / double(1 << 30));
         write_json(opt.run.json,
-                   {{"gib", gib_text},
-                    {"rows", std::to_string(rows)},
-                    {"cols", std::to_string(cols)},
-                    {"rounds", std::to_string(rounds)},
-                    {"quick", opt.run.quick ? "true" : "false"},
-                    {"usable_cores", std::to_string(shmpool::process_pool::usable_cores())},
-                    {"dispatch_tasks", "[" + std::to_string(n1) + ", " + std::to_string(n100) +
-                                           ", " + std::to_string(nauto) + "]"},
-                    {"latency_calls", std::to_string(lat_calls)},
-                    {"latency_warmup_calls", std::to_string(lat_warmup)},
+                   {{"gib", json_number(bytes / double(1 << 30))},
+                    {"rows", rows},
+                    {"cols", cols},
+                    {"rounds", rounds},
+                    {"quick", opt.run.quick},
+                    {"usable_cores", shmpool::process_pool::usable_cores()},
+                    {"dispatch_tasks", {n1, n100, nauto}},
+                    {"latency_calls", lat_calls},
+                    {"latency_warmup_calls", lat_warmup},
                     {"seconds", json_number(total)}});
         std::printf("wrote %s\n", opt.run.json.c_str());
     }

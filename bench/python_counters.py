@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The Python baseline of bench/locks.cpp: shared counters and locks in multiprocessing.
+"""The Python baseline of bench/locks: shared counters and locks in multiprocessing.
 
 Measures, with the 'fork' start method:
   * value      multiprocessing.Value('l') incremented under its own lock, the documented way
@@ -129,7 +129,7 @@ def file_total(path, truncating=False):
 
 def file_counter(ctx, procs, count, path, lock_path, truncating=False):
     """The lock-file counter: open, read, rewrite, close the counter file under fcntl.flock,
-    with the system calls of bench/locks.cpp under shmpool::file_lock."""
+    with the system calls of bench/locks/file_counter.cpp under shmpool::file_lock."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         write_count(fd, 0, truncating)

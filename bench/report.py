@@ -653,7 +653,7 @@ TITLES = {
     "dispatch": ("Dispatch rate against chunk size, and a call's round trip",
                  "bench/dispatch_gbench.cpp (Google Benchmark) and multiprocessing.Pool, "
                  "run from bench/report.py", "dispatch_vs_chunk.png"),
-    "locks": ("Locks and counters against Python's", "bench/locks.cpp, "
+    "locks": ("Locks and counters against Python's", "bench/locks/, "
               "bench/python_counters.py", "lock_throughput.png"),
     "pool": ("The process pool against OpenMP, fork and multiprocessing.Pool",
              "bench/pool.cpp, bench/python_pool.py", None),

@@ -7,7 +7,7 @@
 // and written again is flushed to disk when it is closed (auto_da_alloc, a guard for programs
 // that replace a file's contents without fsync), so a counter that truncates and rewrites waits
 // for the disk on every increment and measures the disk rather than the lock. A fixed width
-// means each new number covers the old one exactly. bench/locks.cpp and
+// means each new number covers the old one exactly. bench/locks/file_counter.cpp and
 // bench/python_counters.py (the Python baseline) count with the same protocol.
 #include <fcntl.h>
 #include <unistd.h>
