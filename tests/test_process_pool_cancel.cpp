@@ -22,11 +22,6 @@
 #include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
 
-// Options written with designated initializers ({.chunk = 10}) must not warn under -Wextra
-// (-Wmissing-field-initializers): tests/compile_fail/options_designated.cpp checks that
-// separately, so that this file tests behaviour whatever the state of that warning.
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
 namespace shmpool {
 namespace {
 

@@ -32,8 +32,6 @@
 #include "shmpool/shared_array.hpp"
 #include "test_support.hpp"
 
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
 namespace shmpool {
 namespace {
 
