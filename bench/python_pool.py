@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The Python baseline of bench/pool.cpp: what multiprocessing.Pool costs per task.
+"""The Python baseline of bench/pool/: what multiprocessing.Pool costs per task.
 
 Measures, with the 'fork' start method:
   * Pool(2).map(noop, range(N), chunksize=c) for c in 1, 100, 10000: tasks per second, with N

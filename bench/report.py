@@ -648,7 +648,7 @@ CHART_MAKERS = {
 # The page
 
 TITLES = {
-    "fill_sweep": ("Fill speed against the number of workers", "bench/fill_sweep.cpp",
+    "fill_sweep": ("Fill speed against the number of workers", "bench/fill_sweep/",
                    "fill_vs_workers.png"),
     "dispatch": ("Dispatch rate against chunk size, and a call's round trip",
                  "bench/dispatch_gbench.cpp (Google Benchmark) and multiprocessing.Pool, "
@@ -656,7 +656,7 @@ TITLES = {
     "locks": ("Locks and counters against Python's", "bench/locks/, "
               "bench/python_counters.py", "lock_throughput.png"),
     "pool": ("The process pool against OpenMP, fork and multiprocessing.Pool",
-             "bench/pool.cpp, bench/python_pool.py", None),
+             "bench/pool/, bench/python_pool.py", None),
     "create_fill": ("Creating and filling an array against a private memset",
                     "bench/create_fill.cpp", None),
     "np_shared": ("The np_shared demo against the same pipeline in Python",

@@ -17,6 +17,7 @@
 #include <map>
 #include <shmpool/shmpool.hpp>
 #include <string>
+#include <vector>
 #include <xtensor/xview.hpp>
 
 namespace {
@@ -101,93 +102,159 @@ bool print_sharing_proof(const std::vector<pid_t>& pids, const std::string& path
     return ratio > 0.99 && ratio < 1.01;
 }
 
+// The flags of the demo.
+struct options {
+    std::size_t rows = 10000, cols = 80000, workers = 4;
+};
+
+// Adds --rows, --cols and --workers to `app`.
+void add_options(CLI::App& app, options& o) {
+    app.add_option("--rows", o.rows, "rows of the array (scaled down if memory is short)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--cols", o.cols, "columns of the array")->check(CLI::PositiveNumber);
+    app.add_option("--workers", o.workers, "worker processes")->check(CLI::Range(1, 64));
+}
+
+// Lowers o.rows to what fits in /dev/shm and memory (rows_that_fit), saying so.
+void scale_down_to_fit(options& o) {
+    const std::size_t fit = rows_that_fit(o.rows, o.cols);
+    if (fit < o.rows) {
+        std::printf("scaled down: %zu x %zu would not fit in /dev/shm and memory; using %zu rows\n",
+                    o.rows, o.cols, fit);
+        o.rows = fit;
+    }
+}
+
+// How long each phase took, in seconds.
+struct phase_times {
+    double create = 0, fill = 0, map = 0, verify = 0;
+};
+
+// Creates the named array `name` of o.rows x o.cols float64 and fills it with 42 from the
+// parent, printing each step with its time.
+shmpool::shared_array<double> create_and_fill(const std::string& name, const options& o,
+                                              phase_times& t) {
+    const std::size_t bytes = o.rows * o.cols * sizeof(double);
+    auto start = clock_type::now();
+    auto grid = shmpool::shared_array<double>::create(name, {o.rows, o.cols});
+    t.create = seconds_since(start);
+    std::printf("created %s: %zu x %zu float64, %.2f GB in %.2f s\n", grid.path().c_str(), o.rows,
+                o.cols, static_cast<double>(bytes) / 1e9, t.create);
+
+    start = clock_type::now();
+    fill(grid, 42.0);
+    t.fill = seconds_since(start);
+    std::printf("filled with 42 in %.2f s\n", t.fill);
+    return grid;
+}
+
+// The pool's job: each worker takes rows (static schedule, touch_rows), checks that each still
+// holds 42 and writes its PID over it. Prints the time it took, and sets t.map to it.
+void write_pids(shmpool::process_pool& pool, const shmpool::shared_array<double>& grid,
+                const options& o, phase_times& t) {
+    const auto start = clock_type::now();
+    const shmpool::call_options by_rows =
+        shmpool::call_options{.kind = shmpool::schedule::static_}.touch_rows(grid);
+    pool.for_each(
+        0, o.rows,
+        [grid](std::size_t row) {
+            auto r = xt::row(grid.view(), row);
+            if (r(0) != 42.0) throw std::runtime_error("row written twice, or never filled");
+            r.fill(static_cast<double>(::getpid()));
+        },
+        by_rows);
+    t.map = seconds_since(start);
+    std::printf("%zu workers wrote their PID over %zu rows in %.2f s\n", o.workers, o.rows, t.map);
+}
+
+// This process and the pool's workers.
+std::vector<pid_t> all_pids(const shmpool::process_pool& pool) {
+    std::vector<pid_t> pids{::getpid()};
+    for (int pid : pool.worker_pids()) pids.push_back(pid);
+    return pids;
+}
+
+// Prints how much the machine's MemAvailable fell since `available_before`, in array sizes.
+void print_memory_growth(std::size_t available_before, std::size_t bytes) {
+    const std::size_t available_after = meminfo_bytes("MemAvailable");
+    const double growth =
+        static_cast<double>(available_before - std::min(available_before, available_after)) /
+        static_cast<double>(bytes);
+    std::printf("the machine's memory use grew by %.3fx the array's size\n", growth);
+}
+
+// Verify: every row must hold one value from end to end; counts the elements of each value
+// (-1: a row that holds more than one), with the pool. Sets t.verify.
+std::map<double, std::size_t> count_values(shmpool::process_pool& pool,
+                                           const shmpool::shared_array<double>& grid,
+                                           const options& o, phase_times& t) {
+    const auto start = clock_type::now();
+    const std::vector<double> row_values =
+        pool.map(0, o.rows,
+                 [grid](std::size_t row) {
+                     const double* r = grid.data() + row * grid.shape()[1];
+                     const std::size_t n = grid.shape()[1];
+                     for (std::size_t i = 1; i < n; ++i)
+                         if (r[i] != r[0]) return -1.0;  // not one value over the row
+                     return r[0];
+                 },
+                 {.kind = shmpool::schedule::static_});
+    std::map<double, std::size_t> counts;
+    for (double v : row_values) counts[v] += o.cols;
+    t.verify = seconds_since(start);
+    return counts;
+}
+
+// Prints the count of each value and the checks; returns whether they all passed.
+bool print_checks(const std::map<double, std::size_t>& counts, const shmpool::process_pool& pool,
+                  const options& o, bool one_copy) {
+    std::printf("\n%10s | %14s\n", "PID", "count");
+    std::size_t total = 0;
+    for (const auto& [value, n] : counts) {
+        std::printf("%10.0f | %14zu\n", value, n);
+        total += n;
+    }
+    const std::vector<int> live = pool.worker_pids();
+    const bool pids_ok = std::all_of(counts.begin(), counts.end(), [&](const auto& c) {
+        return std::find(live.begin(), live.end(), static_cast<int>(c.first)) != live.end();
+    });
+    const bool every_worker = counts.size() == std::min(o.workers, o.rows);
+    const bool ok = pids_ok && every_worker && !counts.count(42.0) && !counts.count(-1.0) &&
+                    total == o.rows * o.cols && one_copy;
+    std::printf(
+        "\nchecks: no 42 left: %s; every row one PID: %s; counts add up to %zu: %s; "
+        "every worker did rows: %s; one copy in memory: %s\n",
+        counts.count(42.0) ? "NO" : "yes", counts.count(-1.0) ? "NO" : "yes", o.rows * o.cols,
+        total == o.rows * o.cols ? "yes" : "NO", every_worker ? "yes" : "NO",
+        one_copy ? "yes" : "NO");
+    return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"np_shared: the book's 6.4 GB shared array, filled in place by a pool of workers"};
-    std::size_t rows = 10000, cols = 80000, workers = 4;
-    app.add_option("--rows", rows, "rows of the array (scaled down if memory is short)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--cols", cols, "columns of the array")->check(CLI::PositiveNumber);
-    app.add_option("--workers", workers, "worker processes")->check(CLI::Range(1, 64));
+    options opt;
+    add_options(app, opt);
     CLI11_PARSE(app, argc, argv);
 
     const std::string name = "shmpool_np_shared_" + std::to_string(::getpid());
     try {
-        shmpool::process_pool pool(workers);  // first: forked while this process has one thread
-        const std::size_t fit = rows_that_fit(rows, cols);
-        if (fit < rows) {
-            std::printf("scaled down: %zu x %zu would not fit in /dev/shm and memory; using %zu "
-                        "rows\n", rows, cols, fit);
-            rows = fit;
-        }
-        const std::size_t bytes = rows * cols * sizeof(double);
+        shmpool::process_pool pool(opt.workers);  // first: forked while this process has one thread
+        scale_down_to_fit(opt);
+        const std::size_t bytes = opt.rows * opt.cols * sizeof(double);
         const std::size_t available_before = meminfo_bytes("MemAvailable");
 
-        auto start = clock_type::now();
-        auto grid = shmpool::shared_array<double>::create(name, {rows, cols});
-        const double t_create = seconds_since(start);
-        std::printf("created %s: %zu x %zu float64, %.2f GB in %.2f s\n", grid.path().c_str(), rows,
-                    cols, static_cast<double>(bytes) / 1e9, t_create);
+        phase_times t;
+        const auto grid = create_and_fill(name, opt, t);
+        write_pids(pool, grid, opt, t);
+        const bool one_copy = print_sharing_proof(all_pids(pool), grid.path(), bytes);
+        print_memory_growth(available_before, bytes);
 
-        start = clock_type::now();
-        fill(grid, 42.0);
-        const double t_fill = seconds_since(start);
-        std::printf("filled with 42 in %.2f s\n", t_fill);
-
-        start = clock_type::now();
-        const shmpool::call_options by_rows =
-            shmpool::call_options{.kind = shmpool::schedule::static_}.touch_rows(grid);
-        pool.for_each(0, rows, [grid](std::size_t row) {
-            auto r = xt::row(grid.view(), row);
-            if (r(0) != 42.0) throw std::runtime_error("row written twice, or never filled");
-            r.fill(static_cast<double>(::getpid()));
-        }, by_rows);
-        const double t_map = seconds_since(start);
-        std::printf("%zu workers wrote their PID over %zu rows in %.2f s\n", workers, rows, t_map);
-
-        std::vector<pid_t> pids{::getpid()};
-        for (int pid : pool.worker_pids()) pids.push_back(pid);
-        const bool one_copy = print_sharing_proof(pids, grid.path(), bytes);
-        const std::size_t available_after = meminfo_bytes("MemAvailable");
-        const double growth = static_cast<double>(available_before - std::min(available_before,
-                                                                              available_after)) /
-                              static_cast<double>(bytes);
-        std::printf("the machine's memory use grew by %.3fx the array's size\n", growth);
-
-        // Verify: every row must hold one value from end to end; count them per value.
-        start = clock_type::now();
-        const std::vector<double> row_values = pool.map(0, rows, [grid](std::size_t row) {
-            const double* r = grid.data() + row * grid.shape()[1];
-            const std::size_t n = grid.shape()[1];
-            for (std::size_t i = 1; i < n; ++i)
-                if (r[i] != r[0]) return -1.0;  // not one value over the row
-            return r[0];
-        }, {.kind = shmpool::schedule::static_});
-        std::map<double, std::size_t> counts;
-        for (double v : row_values) counts[v] += cols;
-        const double t_verify = seconds_since(start);
-
-        std::printf("\n%10s | %14s\n", "PID", "count");
-        std::size_t total = 0;
-        for (const auto& [value, n] : counts) {
-            std::printf("%10.0f | %14zu\n", value, n);
-            total += n;
-        }
-        const std::vector<int> live = pool.worker_pids();
-        const bool pids_ok = std::all_of(counts.begin(), counts.end(), [&](const auto& c) {
-            return std::find(live.begin(), live.end(), static_cast<int>(c.first)) != live.end();
-        });
-        const bool every_worker = counts.size() == std::min(workers, rows);
-        const bool ok = pids_ok && every_worker && !counts.count(42.0) && !counts.count(-1.0) &&
-                        total == rows * cols && one_copy;
-        std::printf("\nchecks: no 42 left: %s; every row one PID: %s; counts add up to %zu: %s; "
-                    "every worker did rows: %s; one copy in memory: %s\n",
-                    counts.count(42.0) ? "NO" : "yes", counts.count(-1.0) ? "NO" : "yes",
-                    rows * cols, total == rows * cols ? "yes" : "NO", every_worker ? "yes" : "NO",
-                    one_copy ? "yes" : "NO");
-        std::printf("times: create %.2f s, fill %.2f s, pool map %.2f s, verify %.2f s\n",
-                    t_create, t_fill, t_map, t_verify);
+        const std::map<double, std::size_t> counts = count_values(pool, grid, opt, t);
+        const bool ok = print_checks(counts, pool, opt, one_copy);
+        std::printf("times: create %.2f s, fill %.2f s, pool map %.2f s, verify %.2f s\n", t.create,
+                    t.fill, t.map, t.verify);
         std::printf("%s\n", ok ? "OK" : "FAILED");
         shmpool::shared_array<double>::remove(name);
         return ok ? 0 : 1;
