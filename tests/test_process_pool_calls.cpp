@@ -21,11 +21,7 @@
 namespace shmpool {
 namespace {
 
-using test::counter_array;
-using test::describe;
-using test::expect_exactly_once;
-using test::shm_guard;
-using test::unique_name;
+using namespace test;
 
 // --- 1. every index exactly once ---------------------------------------------------------
 

@@ -26,10 +26,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::clock_type;
-using test::counter_array;
-using test::expect_exactly_once;
-using test::run_in_child;
+using namespace test;
 
 // --- 9. cancellation ---------------------------------------------------------------------
 

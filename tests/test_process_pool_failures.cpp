@@ -26,14 +26,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::clock_type;
-using test::counter_array;
-using test::expect_exactly_once;
-using test::has_exited;
-using test::no_core_dump;
-using test::proc_state;
-using test::shm_guard;
-using test::unique_name;
+using namespace test;
 
 // --- 4. a task that throws ---------------------------------------------------------------
 

@@ -16,9 +16,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::read_file;
-using test::run_in_child;
-using test::unique_name;
+using namespace test;
 
 // --- 11. progress line -------------------------------------------------------------------
 

@@ -26,16 +26,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::expect_exactly_once;
-using test::has_exited;
-using test::read_pids;
-using test::shm_exists;
-using test::shm_guard;
-using test::subreaper_scope;
-using test::unique_name;
-using test::wait_for_exit;
-using test::wait_with_deadline;
-using test::write_all;
+using namespace test;
 
 // SIGINT and SIGTERM must reach the pool's handlers in the signal tests: a test process started
 // with them ignored (a background job of a non-interactive shell) would otherwise hang there.

@@ -22,9 +22,7 @@ namespace shmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using test::run_in_child;
-using test::shm_guard;
-using test::unique_name;
+using namespace test;
 
 // --- 10. fork and threads ----------------------------------------------------------------
 
