@@ -21,11 +21,13 @@ ORDER = ["base", "format", "segment", "sync", "pool", "inspect", "umbrella"]
 # Public headers (relative to include/shmpool/) by layer.
 LAYERS = {
     "base": ["error.hpp", "progress.hpp", "detail/deadline.hpp", "detail/limits.hpp",
-             "detail/pid.hpp", "detail/timed_wait.hpp", "detail/export.hpp", "process.hpp"],
-    "format": ["dtype.hpp"],
-    "segment": ["segment.hpp", "detail/segment.hpp", "shared_array.hpp", "catalog.hpp"],
+             "detail/pid.hpp", "detail/timed_wait.hpp", "detail/export.hpp", "process.hpp",
+             "detail/process_shareable.hpp"],
+    "format": ["dtype.hpp", "detail/identity.hpp"],
+    "segment": ["segment.hpp", "detail/segment.hpp", "shared_array.hpp", "catalog.hpp",
+                "detail/object_storage.hpp", "shared_object.hpp"],
     "sync": ["robust_mutex.hpp", "shared_rwlock.hpp", "semaphore.hpp", "barrier.hpp",
-             "event.hpp", "file_lock.hpp", "value.hpp"],
+             "event.hpp", "file_lock.hpp", "value.hpp", "detail/value_storage.hpp"],
     "pool": ["process_pool.hpp"],
     "inspect": ["memory.hpp"],
     "umbrella": ["shmpool.hpp"],

@@ -236,7 +236,7 @@ TEST_F(cli, ls_shows_a_created_array) {
     EXPECT_TRUE(r.out.starts_with("NAME ")) << shown(r);
     const std::string row = row_of(r.out, name);
     ASSERT_FALSE(row.empty()) << shown(r);
-    EXPECT_EQ(cell(r.out, row, "DTYPE"), "float64") << row;
+    EXPECT_EQ(cell(r.out, row, "TYPE"), "float64") << row;
     EXPECT_EQ(cell(r.out, row, "SHAPE"), "(3, 4)") << row;
     EXPECT_EQ(cell(r.out, row, "CREATOR"), std::to_string(::getpid())) << row;
     EXPECT_EQ(cell(r.out, row, "ALIVE"), "yes") << row;
@@ -245,7 +245,7 @@ TEST_F(cli, ls_shows_a_created_array) {
 
     const std::string row1 = row_of(r.out, name1);
     ASSERT_FALSE(row1.empty()) << shown(r);
-    EXPECT_EQ(cell(r.out, row1, "DTYPE"), "int32") << row1;
+    EXPECT_EQ(cell(r.out, row1, "TYPE"), "int32") << row1;
     EXPECT_EQ(cell(r.out, row1, "SHAPE"), "(5,)") << row1;
 }
 

@@ -7,6 +7,7 @@
 
 #include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/process_shareable.hpp"
 
 namespace shmpool {
 
@@ -62,5 +63,9 @@ private:
     std::atomic<std::uint32_t> state_{0};  // futex: round (high 16 bits) | arrivals (low 16)
     std::uint32_t parties_;
 };
+
+/// A barrier may live in a shared_object.
+template <>
+struct detail::process_shareable<barrier> : std::true_type {};
 
 }  // namespace shmpool

@@ -22,11 +22,19 @@
 
 namespace shmpool {
 
-/// What a segment's header and trailer say about an array.
+/// What a segment's header and trailer say about an array, a shared object or a value.
 struct array_info {
     std::string name;   // the name in /dev/shm, or the file path
     std::string path;   // the file: /dev/shm/NAME or the path
-    std::string dtype;  // "float64", "int32", "bool"...
+    std::string dtype;  // "float64", "int32", "bool"... (objects and values: "uint8", their bytes)
+    /// "array", "object" (shared_object), "value", "raw_value", "value_array", "raw_array".
+    std::string kind = "array";
+    /// Arrays: the dtype. Objects and values: the C++ type they were created for ("int64",
+    /// "shmpool::robust_mutex", "app::config").
+    std::string type;
+    /// A value or raw_value of a number type: its value now, read without its lock (a
+    /// snapshot); otherwise empty.
+    std::string value;
     std::vector<std::size_t> shape;
     std::size_t data_bytes = 0;        // bytes of elements
     std::size_t file_bytes = 0;        // bytes of the whole segment, header and trailer included

@@ -7,6 +7,7 @@
 
 #include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/process_shareable.hpp"
 
 namespace shmpool {
 
@@ -57,5 +58,9 @@ private:
 
     std::atomic<std::uint32_t> word_;  // futex
 };
+
+/// A event may live in a shared_object.
+template <>
+struct detail::process_shareable<event> : std::true_type {};
 
 }  // namespace shmpool

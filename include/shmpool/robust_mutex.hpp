@@ -16,6 +16,7 @@
 
 #include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/process_shareable.hpp"
 #include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 
@@ -155,5 +156,9 @@ private:
     bool owns_ = false;
     bool owner_died_ = false;
 };
+
+/// A robust_mutex may live in a shared_object.
+template <>
+struct detail::process_shareable<robust_mutex> : std::true_type {};
 
 }  // namespace shmpool

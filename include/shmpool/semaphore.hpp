@@ -8,6 +8,7 @@
 
 #include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/process_shareable.hpp"
 
 namespace shmpool {
 
@@ -66,5 +67,9 @@ private:
     std::atomic<std::uint32_t> count_;       // futex: waiters sleep while it is 0
     std::atomic<std::uint32_t> waiters_{0};  // processes asleep (or about to be) on count_
 };
+
+/// A semaphore may live in a shared_object.
+template <>
+struct detail::process_shareable<semaphore> : std::true_type {};
 
 }  // namespace shmpool

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -58,20 +60,39 @@ struct array_access {
 /// Fork: safe. A child inherits the mappings; handles work in it unchanged.
 /// Threads: all members may be called concurrently; writes to the elements are the caller's to
 /// synchronise.
+///
+/// Read-only handles: shared_array<const T> (what open_read_only() returns) maps the array
+/// PROT_READ and gives const access only; a shared_array<T> converts to it.
 template <class T>
 class shared_array {
-    static_assert(!std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_reference_v<T>,
+    static_assert(!std::is_volatile_v<T> && !std::is_reference_v<T>,
                   "shmpool::shared_array<T>: T must be a plain element type such as double");
+
+    using element = std::remove_const_t<T>;
+    static constexpr bool read_only = std::is_const_v<T>;
+    static constexpr detail::access mode =
+        read_only ? detail::access::read_only : detail::access::read_write;
+    template <class>
+    friend class shared_array;
+    static std::shared_ptr<void> make_element_view(const detail::mapped_segment& s);
+    static constexpr detail::view_factory factory = &shared_array<element>::make_element_view;
 
 public:
     using value_type = T;
     using shape_type = std::vector<std::size_t>;
-    /// The xtensor expression over the shared elements (an xarray_adaptor, C order).
-    using view_type = decltype(xt::adapt(std::declval<T*>(), std::size_t{}, xt::no_ownership(),
-                                         std::declval<const shape_type&>()));
+    /// The xtensor expression over the shared elements (an xarray_adaptor, C order); a
+    /// read-only handle's view() gives it const.
+    using view_type = decltype(xt::adapt(std::declval<element*>(), std::size_t{},
+                                         xt::no_ownership(), std::declval<const shape_type&>()));
 
     /// An empty handle; using it throws shmpool::error. Assign a created or opened one.
     shared_array() = default;
+
+    /// A read-only handle to the array of `writable` (no new mapping until it is used in
+    /// another process).
+    template <class U = T, class = std::enable_if_t<std::is_const_v<U>>>
+    shared_array(const shared_array<element>& writable) noexcept  // NOLINT: implicit, as T* to const T*
+        : handle_(writable.handle_) {}
 
     /// Creates the array NAME in /dev/shm, zero-filled, with mode 0600 unless `opts` says
     /// otherwise. The space is taken now (its pages allocated and mapped, or reserved with
@@ -82,16 +103,31 @@ public:
     /// already_exists_error (unless opts.replace_existing), no_space_error, system_error.
     static shared_array create(std::string_view name, const shape_type& shape,
                                const create_options& opts = {}) {
+        static_assert(!read_only, "shmpool::shared_array<const T>: create a shared_array<T>");
         return shared_array(detail::location::shm(name), [&](const detail::location& at) {
-            return &detail::create_segment(at, dtype_of<T>, shape, opts, &make_view);
+            return &detail::create_segment(at, dtype_of<element>, shape, opts, factory);
         });
     }
     /// Creates a file-backed array at `file.path` (a .npy file); otherwise as above.
     static shared_array create(const file_path& file, const shape_type& shape,
                                const create_options& opts = {}) {
+        static_assert(!read_only, "shmpool::shared_array<const T>: create a shared_array<T>");
         return shared_array(detail::location::file(file.path), [&](const detail::location& at) {
-            return &detail::create_segment(at, dtype_of<T>, shape, opts, &make_view);
+            return &detail::create_segment(at, dtype_of<element>, shape, opts, factory);
         });
+    }
+    /// The same with the dimensions given as integers of any type, so that
+    /// `create("x", {rows, cols})` compiles with int sizes as with std::size_t ones. Throws
+    /// invalid_argument_error for a negative dimension.
+    template <class Int, class = std::enable_if_t<std::is_integral_v<Int>>>
+    static shared_array create(std::string_view name, std::initializer_list<Int> shape,
+                               const create_options& opts = {}) {
+        return create(name, to_shape(name, shape), opts);
+    }
+    template <class Int, class = std::enable_if_t<std::is_integral_v<Int>>>
+    static shared_array create(const file_path& file, std::initializer_list<Int> shape,
+                               const create_options& opts = {}) {
+        return create(file, to_shape(file.path, shape), opts);
     }
 
     /// Attaches to the existing array NAME, made by shmpool or saved by numpy (C order,
@@ -99,16 +135,34 @@ public:
     /// Throws not_found_error (says where it looked), type_mismatch_error (names both types),
     /// format_error (not a valid array: another program's segment, truncated, corrupted),
     /// system_error (for example, another user's segment).
+    /// A shared_array<const T> opens read-only, as open_read_only() does.
     static shared_array open(std::string_view name) {
         return shared_array(detail::location::shm(name), [](const detail::location& at) {
-            return &detail::open_segment(at, dtype_of<T>, &make_view);
+            return &detail::open_segment(at, dtype_of<element>, factory, {}, mode);
         });
     }
     /// Attaches to the .npy file at `file.path`; otherwise as above.
     static shared_array open(const file_path& file) {
         return shared_array(detail::location::file(file.path), [](const detail::location& at) {
-            return &detail::open_segment(at, dtype_of<T>, &make_view);
+            return &detail::open_segment(at, dtype_of<element>, factory, {}, mode);
         });
+    }
+
+    /// Attaches to the existing array NAME read-only: the file is opened O_RDONLY and mapped
+    /// PROT_READ, so it needs only read permission (a segment created with mode 0644 by another
+    /// user, a .npy file on a read-only file system), and the handle gives const access only.
+    /// Throws as open().
+    ///
+    /// @code
+    /// auto grid = shmpool::shared_array<double>::open_read_only("grid");  // shared_array<const double>
+    /// double total = xt::sum(grid.view())();
+    /// @endcode
+    static shared_array<const element> open_read_only(std::string_view name) {
+        return shared_array<const element>::open(name);
+    }
+    /// The file-backed form; otherwise as above.
+    static shared_array<const element> open_read_only(const file_path& file) {
+        return shared_array<const element>::open(file);
     }
 
     /// Removes the name NAME and unmaps the array in this process; its memory is freed once no
@@ -128,7 +182,9 @@ public:
     /// The elements as an xtensor expression. The reference stays valid until the array is
     /// removed in this process, so `xt::row(a.view(), i)` and `auto r = xt::row(a.view(), i)`
     /// are safe.
-    view_type& view() const { return *static_cast<view_type*>(segment().view.get()); }
+    std::conditional_t<read_only, const view_type&, view_type&> view() const {
+        return *static_cast<view_type*>(segment().view.get());
+    }
 
     /// The shape, as numpy would print it.
     const shape_type& shape() const { return segment().shape; }
@@ -142,6 +198,9 @@ public:
 
     /// The first element; the others follow in C order.
     T* data() const { return reinterpret_cast<T*>(segment().data); }
+
+    /// Whether this handle gives read-only access (shared_array<const T>).
+    static constexpr bool is_read_only() noexcept { return read_only; }
 
     /// The number of elements.
     std::size_t size() const { return segment().count; }
@@ -164,18 +223,39 @@ private:
     // What shmpool needs to find this array in another process (the pool's first-touch hint
     // and its result buffers).
     detail::array_ref ref() const noexcept {
-        return {handle_.where(), handle_.id(), dtype_of<T>, &make_view};
+        return {handle_.where(), handle_.id(), dtype_of<element>, factory};
     }
 
-    static std::shared_ptr<void> make_view(const detail::mapped_segment& s) {
-        return std::make_shared<view_type>(
-            xt::adapt(reinterpret_cast<T*>(s.data), s.count, xt::no_ownership(), s.shape));
+    // One view factory for T and const T: a process may hold both kinds of handle to one
+    // array, and they share its view (const access is the read-only handle's business).
+
+    template <class Text, class Int>
+    static shape_type to_shape(const Text& name, std::initializer_list<Int> dims) {
+        shape_type shape;
+        for (const Int d : dims) {
+            if constexpr (std::is_signed_v<Int>) {
+                if (d < 0)
+                    throw invalid_argument_error("cannot create array '" + std::string(name) +
+                                                 "': dimension " + std::to_string(d) +
+                                                 " is negative");
+            }
+            shape.push_back(static_cast<std::size_t>(d));
+        }
+        return shape;
     }
 
-    detail::mapped_segment& segment() const { return handle_.get(dtype_of<T>, &make_view); }
+    detail::mapped_segment& segment() const {
+        return handle_.get(dtype_of<element>, factory, mode);
+    }
 
     detail::segment_handle handle_;
 };
+
+template <class T>
+std::shared_ptr<void> shared_array<T>::make_element_view(const detail::mapped_segment& s) {
+    return std::make_shared<view_type>(
+        xt::adapt(reinterpret_cast<element*>(s.data), s.count, xt::no_ownership(), s.shape));
+}
 
 /// Unmaps, in this process, every array whose name was removed (or now leads to another
 /// array) since this process mapped it, so that its memory can be freed; returns how many.

@@ -9,6 +9,7 @@
 
 #include "shmpool/detail/deadline.hpp"
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/process_shareable.hpp"
 #include "shmpool/detail/timed_wait.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/robust_mutex.hpp"
@@ -131,5 +132,9 @@ private:
     std::atomic<std::uint64_t> occupied_[occupied_words] = {};  // slots writers must look at
     reader_slot slots_[reader_slots];
 };
+
+/// A shared_rwlock may live in a shared_object.
+template <>
+struct detail::process_shareable<shared_rwlock> : std::true_type {};
 
 }  // namespace shmpool

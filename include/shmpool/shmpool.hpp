@@ -35,5 +35,6 @@
 #include "shmpool/segment.hpp"
 #include "shmpool/semaphore.hpp"
 #include "shmpool/shared_array.hpp"
+#include "shmpool/shared_object.hpp"
 #include "shmpool/shared_rwlock.hpp"
 #include "shmpool/value.hpp"

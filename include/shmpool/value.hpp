@@ -22,102 +22,14 @@
 #include <typeinfo>
 
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/object_storage.hpp"
 #include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/value_storage.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/robust_mutex.hpp"
 #include "shmpool/segment.hpp"
 
 namespace shmpool {
-namespace detail {
-
-enum class value_kind : std::uint32_t { locked = 1, raw = 2 };
-
-/// What a named value's segment starts with: tells value and raw_value segments apart, and
-/// lets open() check the element type.
-struct alignas(64) value_header {
-    char magic[8];
-    value_kind kind;
-    std::uint32_t count;
-    std::uint64_t element_size;
-    char type[40];  // typeid(T).name(), truncated
-};
-
-/// Writes the header of a new value segment.
-SHMPOOL_API void write_value_header(std::byte* at, value_kind kind, std::size_t count,
-                                    std::size_t size, const char* type) noexcept;
-/// Checks a value segment's header; throws format_error (not a value), type_mismatch_error.
-SHMPOOL_API void check_value_header(const mapped_segment& s, value_kind kind, std::size_t size,
-                                    std::size_t data_offset, const char* type);
-
-/// Bytes from the start of a value segment to its mutex (locked kind) and to its elements.
-inline constexpr std::size_t value_mutex_offset = sizeof(value_header);
-template <class T>
-constexpr std::size_t value_data_offset(value_kind kind) {
-    const std::size_t after =
-        kind == value_kind::locked ? value_mutex_offset + sizeof(robust_mutex) : value_mutex_offset;
-    const std::size_t align = alignof(T) > 64 ? alignof(T) : 64;
-    return (after + align - 1) / align * align;
-}
-
-/// The storage common to value, raw_value and their arrays: a named uint8 segment holding a
-/// header, for the locked kind a robust_mutex, then `count` elements of T.
-template <class T, value_kind Kind>
-class value_storage {
-    static_assert(std::is_trivially_copyable_v<T>,
-                  "shmpool::value / raw_value: T must be trivially copyable (a number, a plain "
-                  "struct, std::array): it lives in shared memory");
-
-public:
-    value_storage() = default;
-
-    static value_storage create(std::string_view name, std::size_t count, const T& initial,
-                                const create_options& opts) {
-        if (count == 0 || count > UINT32_MAX)
-            throw invalid_argument_error("cannot create value '" + std::string(name) +
-                                         "': the count must be 1.." + std::to_string(UINT32_MAX));
-        const init_args args{count, &initial};
-        const std::size_t bytes = value_data_offset<T>(Kind) + count * sizeof(T);
-        return value_storage(create_segment(location::shm(name), dtype::uint8, {bytes}, opts,
-                                            &make_view, {&initialize, &args}));
-    }
-
-    static value_storage open(std::string_view name) {
-        mapped_segment& s = open_segment(location::shm(name), dtype::uint8, &make_view);
-        check_value_header(s, Kind, sizeof(T), value_data_offset<T>(Kind), typeid(T).name());
-        return value_storage(s);
-    }
-
-    std::byte* base() const { return handle_.get(dtype::uint8, &make_view).data; }
-    T* elements() const { return reinterpret_cast<T*>(base() + value_data_offset<T>(Kind)); }
-    robust_mutex& mutex() const {
-        return *std::launder(reinterpret_cast<robust_mutex*>(base() + value_mutex_offset));
-    }
-    std::size_t count() const { return reinterpret_cast<const value_header*>(base())->count; }
-    std::string_view name() const noexcept { return handle_.where().text(); }
-
-private:
-    struct init_args {
-        std::size_t count;
-        const T* initial;
-    };
-
-    explicit value_storage(mapped_segment& s) : handle_(s) {}
-
-    static void initialize(std::byte* data, const void* arg) {
-        const auto& a = *static_cast<const init_args*>(arg);
-        write_value_header(data, Kind, a.count, sizeof(T), typeid(T).name());
-        if constexpr (Kind == value_kind::locked) new (data + value_mutex_offset) robust_mutex;
-        T* first = reinterpret_cast<T*>(data + value_data_offset<T>(Kind));
-        for (std::size_t i = 0; i < a.count; ++i) new (first + i) T(*a.initial);
-    }
-
-    // Values have no xtensor view; the factory's identity ties a mapping to this C++ type.
-    static std::shared_ptr<void> make_view(const mapped_segment&) { return {}; }
-
-    segment_handle handle_;
-};
-
-}  // namespace detail
 
 /// A named shared value of T with its own lock (a robust_mutex), like Python's
 /// multiprocessing.Value. Create it once, open it by name anywhere; the handle is small and
@@ -127,16 +39,21 @@ private:
 /// process may write between the two (the book's lost updates). Do read-modify-write under one
 /// lock: `v.with_lock([](int& x) { ++x; })`, or `auto g = v.lock(); ++*g;`.
 ///
-/// Owner death: if a process dies holding the lock, the next lock() returns a guard whose
-/// owner_died() is true; repair the value, then mark_consistent(). A guard released without it
-/// leaves the value's lock not recoverable (every later lock throws not_recoverable_error);
-/// with_lock(), load() and store() throw owner_died_error in that case.
+/// Owner death: if a process dies holding the lock, the next holder learns it. with_lock(f,
+/// repair) runs repair(value) first and the value goes on; lock() returns a guard whose
+/// owner_died() is true: repair, then mark_consistent(). with_lock(f), load() and store() throw
+/// owner_died_error instead, and a guard released without mark_consistent() leaves the lock not
+/// recoverable: every later lock throws not_recoverable_error, which says to re-create it.
 ///
 /// Lifetime, names and errors are those of shared_array (see shared_array.hpp): removed when
 /// the creating process exits unless persistent; `shmpool rm NAME` removes it too.
 /// Fork: safe; a copy of the handle works in any process.
 template <class T>
 class value {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "shmpool::value<T>: T must be trivially copyable (a number, a plain struct, "
+                  "std::array): it lives in shared memory");
+
 public:
     /// Holds the lock and gives access to the value.
     class guard {
@@ -150,10 +67,7 @@ public:
 
     private:
         friend class value;
-        guard(robust_mutex& m, T* v) : lock_(m), value_(v) {}
-        template <class Rep, class Period>
-        guard(robust_mutex& m, T* v, const std::chrono::duration<Rep, Period>& timeout)
-            : lock_(m, timeout), value_(v) {}
+        guard(robust_lock lock, T* v) : lock_(std::move(lock)), value_(v) {}
         robust_lock lock_;
         T* value_;
     };
@@ -163,38 +77,60 @@ public:
     /// Creates the value NAME in /dev/shm, set to `initial`. Throws as shared_array::create.
     static value create(std::string_view name, const T& initial = T{},
                         const create_options& opts = {}) {
-        return value(storage::create(name, 1, initial, opts));
+        return value(storage::create(name, opts, identity(), initial));
     }
-    /// Attaches to the value NAME. Throws not_found_error, format_error (not a value),
-    /// type_mismatch_error (a value of another type).
-    static value open(std::string_view name) { return value(storage::open(name)); }
-    /// Removes the value NAME (see shared_array::remove).
-    static void remove(std::string_view name) {
-        detail::remove_segment(detail::location::shm(name));
+    /// Attaches to the value NAME. Throws not_found_error, type_mismatch_error (another kind,
+    /// such as a raw_value or an array, or a value of another type: the message names both).
+    static value open(std::string_view name) { return value(storage::open(name, identity())); }
+    /// Attaches to the value NAME, or creates it set to `initial`; race-free (see
+    /// shared_object::open_or_create).
+    static value open_or_create(std::string_view name, const T& initial = T{},
+                                const create_options& opts = {}) {
+        return value(storage::open_or_create(name, opts, identity(), initial));
     }
+    /// Removes the value NAME (see shared_array::remove); refuses what is not such a value.
+    static void remove(std::string_view name) { storage::remove(name, identity()); }
 
-    /// Takes the lock (blocking) and returns a guard holding it.
-    /// Throws not_recoverable_error.
-    guard lock() const { return guard(storage_.mutex(), storage_.elements()); }
+    /// Takes the lock (blocking) and returns a guard holding it. Throws not_recoverable_error
+    /// (naming the value and the remedy).
+    guard lock() const {
+        return guard(detail::lock_value<robust_lock>(kind, name(), mutex()), unsafe_data());
+    }
 
     /// Waits at most `timeout` for the lock; an empty optional on timeout.
     /// Throws not_recoverable_error.
     template <class Rep, class Period>
     std::optional<guard> try_lock_for(const std::chrono::duration<Rep, Period>& timeout) const {
-        guard g(storage_.mutex(), storage_.elements(), timeout);
-        if (!g.lock_.owns_lock()) return std::nullopt;
-        return std::optional<guard>(std::move(g));
+        robust_lock held = detail::lock_value<robust_lock>(kind, name(), mutex(), timeout);
+        if (!held.owns_lock()) return std::nullopt;
+        return guard(std::move(held), unsafe_data());
     }
 
     /// Runs f(T&) under the lock and returns what f returns.
-    /// Throws owner_died_error if a holder died (the lock is then left not recoverable).
+    /// Throws owner_died_error if a holder died holding the lock (the value may be half-written;
+    /// the lock is then left not recoverable): use the form with a repair function to go on.
     template <class F>
     decltype(auto) with_lock(F&& f) const {
         guard g = lock();
-        if (g.owner_died())
-            throw owner_died_error("value '" + std::string(name()) +
-                                   "': a process died holding its lock; lock() it, repair the "
-                                   "value and call mark_consistent()");
+        if (g.owner_died()) detail::throw_value_owner_died(kind, name());
+        return f(*g);
+    }
+
+    /// Runs f(T&) under the lock; if the previous holder died holding it, first runs
+    /// repair(T&) (under the lock) and declares the value consistent again, so that the death
+    /// costs a repair, not the value. repair may inspect and fix the value, or do nothing for a
+    /// T that cannot be half-written (a counter). If repair throws, the lock is left not
+    /// recoverable.
+    /// @code
+    /// hits.with_lock([](long& n) { ++n; }, [](long& n) { n = recount(); });
+    /// @endcode
+    template <class F, class Repair>
+    decltype(auto) with_lock(F&& f, Repair&& repair) const {
+        guard g = lock();
+        if (g.owner_died()) {
+            repair(*g);
+            g.mark_consistent();
+        }
         return f(*g);
     }
 
@@ -208,13 +144,17 @@ public:
     }
 
     /// The lock itself, for use with other values or std::unique_lock.
-    robust_mutex& mutex() const { return storage_.mutex(); }
+    robust_mutex& mutex() const { return storage_.get()->mutex; }
     /// The value without the lock: reading or writing through it races with other processes.
-    T* unsafe_data() const { return storage_.elements(); }
-    std::string_view name() const noexcept { return storage_.name(); }
+    T* unsafe_data() const { return &storage_.get()->value; }
+    std::string_view name() const noexcept { return storage_.where().text(); }
 
 private:
-    using storage = detail::value_storage<T, detail::value_kind::locked>;
+    static constexpr detail::segment_kind kind = detail::segment_kind::value;
+    using storage = detail::object_storage<detail::locked_cell<T>>;
+    static detail::segment_identity identity() noexcept {
+        return detail::identity_of<T>(kind, detail::locked_cell<T>::value_offset());
+    }
     explicit value(storage s) : storage_(s) {}
     storage storage_;
 };
@@ -232,12 +172,16 @@ public:
 
     static raw_value create(std::string_view name, const T& initial = T{},
                             const create_options& opts = {}) {
-        return raw_value(storage::create(name, 1, initial, opts));
+        return raw_value(storage::create(name, opts, identity(), initial));
     }
-    static raw_value open(std::string_view name) { return raw_value(storage::open(name)); }
-    static void remove(std::string_view name) {
-        detail::remove_segment(detail::location::shm(name));
+    static raw_value open(std::string_view name) {
+        return raw_value(storage::open(name, identity()));
     }
+    static raw_value open_or_create(std::string_view name, const T& initial = T{},
+                                    const create_options& opts = {}) {
+        return raw_value(storage::open_or_create(name, opts, identity(), initial));
+    }
+    static void remove(std::string_view name) { storage::remove(name, identity()); }
 
     /// Whether the operations below are atomic across processes.
     static constexpr bool is_atomic = std::atomic_ref<T>::is_always_lock_free;
@@ -273,11 +217,17 @@ public:
     }
 
     /// The value itself, unsynchronised.
-    T* data() const { return storage_.elements(); }
-    std::string_view name() const noexcept { return storage_.name(); }
+    T* data() const { return storage_.get(); }
+    std::string_view name() const noexcept { return storage_.where().text(); }
 
 private:
-    using storage = detail::value_storage<T, detail::value_kind::raw>;
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "shmpool::raw_value<T>: T must be trivially copyable (a number, a plain struct, "
+                  "std::array): it lives in shared memory");
+    using storage = detail::object_storage<T>;
+    static detail::segment_identity identity() noexcept {
+        return detail::identity_of<T>(detail::segment_kind::raw_value);
+    }
     explicit raw_value(storage s) : storage_(s) {}
     std::atomic_ref<T> ref() const { return std::atomic_ref<T>(*data()); }
     storage storage_;
@@ -297,11 +247,7 @@ public:
 
     private:
         friend class value_array;
-        guard(robust_mutex& m, std::span<T> items) : lock_(m), items_(items) {}
-        template <class Rep, class Period>
-        guard(robust_mutex& m, std::span<T> items,
-              const std::chrono::duration<Rep, Period>& timeout)
-            : lock_(m, timeout), items_(items) {}
+        guard(robust_lock lock, std::span<T> items) : lock_(std::move(lock)), items_(items) {}
         robust_lock lock_;
         std::span<T> items_;
     };
@@ -314,18 +260,18 @@ public:
         return value_array(storage::create(name, size, initial, opts));
     }
     static value_array open(std::string_view name) { return value_array(storage::open(name)); }
-    static void remove(std::string_view name) {
-        detail::remove_segment(detail::location::shm(name));
-    }
+    static void remove(std::string_view name) { storage::remove(name); }
 
-    /// Takes the lock (blocking). Throws not_recoverable_error.
-    guard lock() const { return guard(storage_.mutex(), {storage_.elements(), size()}); }
+    /// Takes the lock (blocking). Throws not_recoverable_error (naming the array).
+    guard lock() const {
+        return guard(detail::lock_value<robust_lock>(kind, name(), storage_.mutex()), items());
+    }
     /// Waits at most `timeout` for the lock; an empty optional on timeout.
     template <class Rep, class Period>
     std::optional<guard> try_lock_for(const std::chrono::duration<Rep, Period>& timeout) const {
-        guard g(storage_.mutex(), {storage_.elements(), size()}, timeout);
-        if (!g.lock_.owns_lock()) return std::nullopt;
-        return std::optional<guard>(std::move(g));
+        robust_lock held = detail::lock_value<robust_lock>(kind, name(), storage_.mutex(), timeout);
+        if (!held.owns_lock()) return std::nullopt;
+        return guard(std::move(held), items());
     }
     std::size_t size() const { return storage_.count(); }
     robust_mutex& mutex() const { return storage_.mutex(); }
@@ -333,8 +279,10 @@ public:
     std::string_view name() const noexcept { return storage_.name(); }
 
 private:
-    using storage = detail::value_storage<T, detail::value_kind::locked>;
+    static constexpr detail::segment_kind kind = detail::segment_kind::value_array;
+    using storage = detail::array_value_storage<T, kind>;
     explicit value_array(storage s) : storage_(s) {}
+    std::span<T> items() const { return {storage_.elements(), size()}; }
     storage storage_;
 };
 
@@ -350,9 +298,7 @@ public:
         return raw_array(storage::create(name, size, initial, opts));
     }
     static raw_array open(std::string_view name) { return raw_array(storage::open(name)); }
-    static void remove(std::string_view name) {
-        detail::remove_segment(detail::location::shm(name));
-    }
+    static void remove(std::string_view name) { storage::remove(name); }
 
     static constexpr bool is_atomic = std::atomic_ref<T>::is_always_lock_free;
 
@@ -365,7 +311,7 @@ public:
     std::string_view name() const noexcept { return storage_.name(); }
 
 private:
-    using storage = detail::value_storage<T, detail::value_kind::raw>;
+    using storage = detail::array_value_storage<T, detail::segment_kind::raw_array>;
     explicit raw_array(storage s) : storage_(s) {}
     storage storage_;
 };

@@ -126,6 +126,8 @@ std::size_t available_memory_bytes() noexcept;
 
 /// mmap(2) of the first `length` bytes of `fd`, shared and read-write.
 mapped_region map_fd(int fd, std::size_t length, const std::string& path);
+/// The same, read-only (PROT_READ): writes through it fault.
+mapped_region map_fd_read_only(int fd, std::size_t length, const std::string& path);
 /// The same, read-only; an empty region (and `err` set) instead of throwing.
 mapped_region try_map_fd_read_only(int fd, std::size_t length, int& err) noexcept;
 /// The system's page size in bytes.

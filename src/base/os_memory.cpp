@@ -68,6 +68,12 @@ std::optional<std::uint64_t> resident_pages(const mapped_region& region) noexcep
     return count;
 }
 
+mapped_region map_fd_read_only(int fd, std::size_t length, const std::string& path) {
+    void* addr = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) throw_errno(errno, "cannot map " + path + " read-only");
+    return mapped_region(addr, length);
+}
+
 mapped_region try_map_fd_read_only(int fd, std::size_t length, int& err) noexcept {
     void* addr = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
     if (addr != MAP_FAILED) return mapped_region(addr, length);

@@ -116,10 +116,30 @@ segment_description describe_fd(int fd, const std::string& path, const std::stri
         segment_trailer t{};
         if (read_at(fd, &t, sizeof t, h.data_offset + *padded, path) == sizeof t &&
             std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 &&
-            t.data_bytes == d.data_bytes)
+            t.data_bytes == d.data_bytes) {
+            if (t.layout_version < 2) t.identity = array_identity();
+            t.identity.type_name[max_type_name] = '\0';  // whatever the file says
             d.trailer = t;
+            d.identity = t.identity;
+        }
     }
     return d;
+}
+
+std::string segment_description::describe(std::string_view name) const {
+    return std::string(kind_name(identity.kind)) + " '" + std::string(name) + "'";
+}
+
+std::string_view kind_name(segment_kind k) noexcept {
+    switch (k) {
+        case segment_kind::array: return "array";
+        case segment_kind::object: return "object";
+        case segment_kind::value: return "value";
+        case segment_kind::raw_value: return "raw_value";
+        case segment_kind::value_array: return "value_array";
+        case segment_kind::raw_array: return "raw_array";
+    }
+    return "segment";
 }
 
 }  // namespace shmpool::detail

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "npy_header.hpp"
+#include "shmpool/detail/identity.hpp"
 #include "shmpool/dtype.hpp"
 
 namespace shmpool::detail {
@@ -21,7 +22,8 @@ namespace shmpool::detail {
 inline constexpr std::size_t page_size = 4096;
 inline constexpr char trailer_magic[8] = {'S', 'H', 'M', 'P', 'O', 'O', 'L', '1'};
 
-/// What shmpool records about a segment's creator, after the data.
+/// What shmpool records about a segment's creator, after the data. Layout version 1 ends with
+/// data_bytes (arrays only); version 2 adds what the segment holds.
 struct segment_trailer {
     char magic[8];
     std::uint32_t layout_version;
@@ -30,7 +32,10 @@ struct segment_trailer {
     std::uint64_t creator_start_time;  // clock ticks since boot, tells a reused PID apart
     std::int64_t created_unix_ns;
     std::uint64_t data_bytes;
+    segment_identity identity;  // version 2: kind and C++ type (version 1: an array)
 };
+inline constexpr std::uint32_t trailer_layout_version = 2;
+static_assert(sizeof(segment_trailer) <= page_size);
 inline constexpr std::uint32_t trailer_persistent = 1;
 
 /// Byte offsets of a segment of `count` elements of `type`, or nullopt when they overflow.
@@ -57,6 +62,10 @@ struct segment_description {
     std::size_t data_bytes = 0;
     std::size_t file_size = 0;
     std::optional<segment_trailer> trailer;  // absent for files numpy wrote
+    segment_identity identity;               // from the trailer; an array when it has none
+
+    /// "object 'cfg'", "value 'hits'", "array 'grid'": how messages name what it is.
+    std::string describe(std::string_view name) const;
 };
 
 /// Reads and checks the header (and trailer) of an open file. Throws format_error, naming

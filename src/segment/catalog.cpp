@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <cerrno>
 #include <memory>
 
@@ -18,6 +20,40 @@ namespace {
 
 constexpr std::string_view staging_prefix = ".shmpool-tmp-";
 
+// The number a value of type `type` holds in `bytes`, as text; "" for other types.
+std::string number_text(std::string_view type, const unsigned char* bytes) {
+    const auto as = [bytes](auto v) {
+        std::memcpy(&v, bytes, sizeof v);
+        return v;
+    };
+    char out[64] = "";
+    if (type == "bool") return as(false) ? "true" : "false";
+    if (type == "int8") return std::to_string(as(std::int8_t{}));
+    if (type == "int16") return std::to_string(as(std::int16_t{}));
+    if (type == "int32") return std::to_string(as(std::int32_t{}));
+    if (type == "int64") return std::to_string(as(std::int64_t{}));
+    if (type == "uint8") return std::to_string(as(std::uint8_t{}));
+    if (type == "uint16") return std::to_string(as(std::uint16_t{}));
+    if (type == "uint32") return std::to_string(as(std::uint32_t{}));
+    if (type == "uint64") return std::to_string(as(std::uint64_t{}));
+    if (type == "float32") std::snprintf(out, sizeof out, "%.9g", static_cast<double>(as(0.0f)));
+    if (type == "float64") std::snprintf(out, sizeof out, "%.17g", as(0.0));
+    return out;
+}
+
+// A value's or raw_value's number, read where its identity says it lies.
+std::string value_of(int fd, const std::string& path, const detail::segment_description& d) {
+    const detail::segment_identity& id = d.identity;
+    if (id.kind != detail::segment_kind::value && id.kind != detail::segment_kind::raw_value)
+        return {};
+    unsigned char bytes[16] = {};
+    if (id.type_size > sizeof bytes || id.payload_offset + id.type_size > d.data_bytes) return {};
+    if (detail::read_at(fd, bytes, id.type_size, d.header.data_offset + id.payload_offset,
+                        path) != id.type_size)
+        return {};
+    return number_text(id.type(), bytes);
+}
+
 array_info info_of(const detail::location& where) {
     const std::string path = where.path();
     const std::string who = where.describe() + " (" + path + ")";
@@ -28,6 +64,10 @@ array_info info_of(const detail::location& where) {
     info.name = std::string(where.text());
     info.path = path;
     info.dtype = std::string(dtype_name(d.type));
+    info.kind = std::string(detail::kind_name(d.identity.kind));
+    info.type = d.identity.kind == detail::segment_kind::array ? info.dtype
+                                                               : std::string(d.identity.type());
+    info.value = value_of(fd.get(), path, d);
     info.shape = d.header.shape;
     info.data_bytes = d.data_bytes;
     info.file_bytes = d.file_size;

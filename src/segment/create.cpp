@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "exit_cleanup.hpp"
+#include "open_existing.hpp"
 #include "os.hpp"
 #include "progress_line.hpp"
 #include "segment_format.hpp"
@@ -47,14 +48,38 @@ std::string temp_name(const std::string& dir, const location& where) {
            std::to_string(counter++) + "-" + base;
 }
 
-void publish(int fd, const std::string& temp, const location& where, bool replace) {
+// Says, of a name that is taken, what holds it and whether its creator still runs: a creator
+// that died without cleaning up (SIGKILL, a crash) left it, and `shmpool gc` removes it.
+already_exists_error already_exists(const location& where, segment_kind kind) {
     const std::string path = where.path();
-    const auto taken = [&] {
-        return already_exists_error(
-            where.describe() + " already exists (" + path +
-            "): remove it first (shared_array<T>::remove or `shmpool rm`), or create with "
-            "create_options{.replace_existing = true}");
-    };
+    std::string what = where.describe(kind_name(kind)) + " already exists (" + path + ")";
+    std::string remedy = "remove it first (" + std::string(kind_name(kind)) +
+                         "<T>::remove or `shmpool rm " + std::string(where.text()) +
+                         "`), or create with create_options{.replace_existing = true}";
+    try {
+        const file_descriptor fd = open_existing(where, O_RDONLY, kind);
+        const segment_description d = describe_fd(fd.get(), path, who_of(where));
+        if (d.trailer) {
+            const pid_t creator = static_cast<pid_t>(d.trailer->creator_pid);
+            const bool alive = process_alive(creator, d.trailer->creator_start_time);
+            what = where.describe(kind_name(d.identity.kind)) + " already exists (" + path +
+                   "), created by process " + std::to_string(creator) +
+                   (alive ? ", which still runs"
+                          : ", which is no longer running: it died without removing it");
+            if (!alive && !(d.trailer->flags & trailer_persistent))
+                remedy = "`shmpool gc` removes it (with every array whose creator died), `shmpool "
+                         "rm " + std::string(where.text()) + "` this one; or create with "
+                         "create_options{.replace_existing = true}";
+        }
+    } catch (const error&) {  // not an array, unreadable: the plain message says enough
+    }
+    return already_exists_error(what + ": " + remedy);
+}
+
+void publish(int fd, const std::string& temp, const location& where, bool replace,
+             segment_kind kind) {
+    const std::string path = where.path();
+    const auto taken = [&] { return already_exists(where, kind); };
     if (temp.empty()) {  // an unnamed O_TMPFILE file: give it its name atomically
         if (link_fd(fd, path) == 0) return;
         if (!replace) throw taken();
@@ -76,10 +101,12 @@ std::int64_t unix_ns_now() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent) {
+void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent,
+                   const segment_identity& identity) {
     segment_trailer t{};
     std::memcpy(t.magic, trailer_magic, sizeof t.magic);
-    t.layout_version = 1;
+    t.layout_version = trailer_layout_version;
+    t.identity = identity;
     t.flags = persistent ? trailer_persistent : 0;
     t.creator_pid = current_pid();
     t.creator_start_time = process_start_time(current_pid());
@@ -179,11 +206,13 @@ void take_space(int fd, const location& where, const segment_layout& layout,
 
 // The header, the trailer and `init`'s data, written while the file has no name yet.
 void fill_in(int fd, const location& where, dtype type, const std::vector<std::size_t>& shape,
-             const segment_layout& layout, const create_options& opts, segment_initializer init) {
+             const segment_layout& layout, const create_options& opts, segment_initializer init,
+             const segment_identity& identity) {
     const mapped_region staging = map_fd(fd, layout.total_bytes, where.path());
     const std::string header = format_npy_header(npy_descr(type), shape);
     std::memcpy(staging.data(), header.data(), header.size());
-    write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, opts.persistent);
+    write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, opts.persistent,
+                  identity);
     if (init.init) init.init(staging.data() + layout.data_offset, init.arg);
 }
 
@@ -191,18 +220,15 @@ void fill_in(int fd, const location& where, dtype type, const std::vector<std::s
 
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
-                               view_factory make_view, segment_initializer init) {
+                               view_factory make_view, segment_initializer init,
+                               const segment_identity& identity) {
     const std::optional<segment_layout> layout = layout_for(type, shape);
     check_new_shape(where, type, shape, layout);
     const std::string path = where.path();
     const std::string dir = where.directory();
     struct stat st {};
     const bool exists = lstat_path(path, st);
-    if (exists && !opts.replace_existing)
-        throw already_exists_error(
-            where.describe() + " already exists (" + path +
-            "): remove it first (shared_array<T>::remove or `shmpool rm`), or create with "
-            "create_options{.replace_existing = true}");
+    if (exists && !opts.replace_existing) throw already_exists(where, identity.kind);
     check_space(where, dir, layout->total_bytes);
 
     temp_name_guard named;  // only used where the file system has no O_TMPFILE
@@ -214,8 +240,8 @@ mapped_segment& create_segment(const location& where, dtype type,
     set_mode(fd.get(), opts.mode, path);
     truncate_fd(fd.get(), layout->total_bytes, path);
     take_space(fd.get(), where, *layout, opts, exists, init.init != nullptr);
-    fill_in(fd.get(), where, type, shape, *layout, opts, init);
-    publish(fd.get(), named.path, where, opts.replace_existing);
+    fill_in(fd.get(), where, type, shape, *layout, opts, init, identity);
+    publish(fd.get(), named.path, where, opts.replace_existing, identity.kind);
     named.path.clear();
     const segment_id id = id_of(stat_fd(fd.get(), path));
     if (!opts.persistent) {  // from now on, an interrupted creator removes it
@@ -235,6 +261,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     e.seg.type = type;
     e.seg.id = id;
     e.seg.where = where;
+    e.seg.identity = identity;
     e.region = std::move(region);
     e.owner = current_pid();
     e.persistent = opts.persistent;

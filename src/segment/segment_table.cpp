@@ -32,21 +32,23 @@ segment_table& segment_table::get() {
     return *table;
 }
 
-mapped_segment* segment_table::find_mapped(const segment_id& id) {
+mapped_segment* segment_table::find_mapped(const segment_id& id, access mode) {
     std::lock_guard lock(mu_);
-    table_entry* e = lookup(id);
-    return e && e->seg.data ? &e->seg : nullptr;
+    table_entry* e = lookup(id, mode, true);
+    return e ? &e->seg : nullptr;
 }
 
 mapped_segment& segment_table::add(table_entry fresh, std::size_t data_offset,
                                    view_factory make_view) {
     std::lock_guard lock(mu_);
-    table_entry* e = lookup(fresh.seg.id);
-    if (e && e->seg.data) {
+    const access mode = fresh.seg.writable ? access::read_write : access::read_only;
+    if (table_entry* e = lookup(fresh.seg.id, mode, true)) {
         if (fresh.owner) e->owner = fresh.owner, e->persistent = fresh.persistent;
         return e->seg;
     }
-    if (!e) e = &entries_.emplace_back();
+    // Reuse this segment's entry if it was unmapped (handles may point at it), else a new one.
+    table_entry* e = lookup(fresh.seg.id, mode, false);
+    if (!e || e->seg.data) e = &entries_.emplace_back();
     *e = std::move(fresh);
     e->seg.data = e->region.data() + data_offset;
     e->seg.view = make_view(e->seg);
@@ -56,7 +58,8 @@ mapped_segment& segment_table::add(table_entry fresh, std::size_t data_offset,
 
 void segment_table::unmap(const segment_id& id) {
     std::lock_guard lock(mu_);
-    if (table_entry* e = lookup(id)) unmap(*e);
+    for (table_entry& e : entries_)
+        if (e.seg.id == id) unmap(e);
 }
 
 std::size_t segment_table::release_removed() {
@@ -76,10 +79,16 @@ void segment_table::unmap_all() noexcept {
     for (table_entry& e : entries_) unmap(e);
 }
 
-table_entry* segment_table::lookup(const segment_id& id) {
-    for (table_entry& e : entries_)
-        if (e.seg.id == id) return &e;
-    return nullptr;
+// An entry of segment `id`: a mapping that serves `mode` (a read-write one serves both), or,
+// unless `mapped_only`, an unmapped entry of the same access to reuse.
+table_entry* segment_table::lookup(const segment_id& id, access mode, bool mapped_only) {
+    table_entry* unmapped = nullptr;
+    for (table_entry& e : entries_) {
+        if (!(e.seg.id == id)) continue;
+        if (e.seg.data && (e.seg.writable || mode == access::read_only)) return &e;
+        if (!e.seg.data && e.seg.writable == (mode == access::read_write)) unmapped = &e;
+    }
+    return mapped_only ? nullptr : unmapped;
 }
 
 void segment_table::unmap(table_entry& e) {

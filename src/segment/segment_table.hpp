@@ -36,18 +36,18 @@ public:
     /// destructors, and the exit hook that removes this process's arrays must find it).
     static segment_table& get();
 
-    /// The segment `id` if it is mapped here, else null.
-    mapped_segment* find_mapped(const segment_id& id);
+    /// The segment `id` if it is mapped here (writable, when `mode` asks for it), else null.
+    mapped_segment* find_mapped(const segment_id& id, access mode = access::read_write);
     /// Adds a freshly mapped segment, or returns the one already mapped with the same id.
     mapped_segment& add(table_entry fresh, std::size_t data_offset, view_factory make_view);
-    /// Unmaps segment `id` here, if mapped.
+    /// Unmaps segment `id` here (each of its mappings), if mapped.
     void unmap(const segment_id& id);
     /// Unmaps every segment whose name was removed or leads to another segment; how many.
     std::size_t release_removed();
     void unmap_all() noexcept;
 
 private:
-    table_entry* lookup(const segment_id& id);
+    table_entry* lookup(const segment_id& id, access mode, bool mapped_only);
     static void unmap(table_entry& e);
     void remove_owned_at_exit() noexcept;
 

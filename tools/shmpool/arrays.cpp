@@ -19,6 +19,8 @@ nlohmann::ordered_json to_json(const array_info& a) {
     return {
         {"name", a.name},
         {"path", a.path},
+        {"kind", a.kind},
+        {"type", a.type},
         {"dtype", a.dtype},
         {"shape", a.shape},
         {"data_bytes", a.data_bytes},
@@ -28,18 +30,24 @@ nlohmann::ordered_json to_json(const array_info& a) {
         {"creator_alive", a.creator_alive},
         {"persistent", a.persistent},
         {"created_unix_ns", a.created_unix_ns},
+        {"value",
+         a.value.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.value)},
     };
 }
+
+bool is_array(const array_info& a) { return a.kind == "array"; }
 
 table_row ls_row(const array_info& a) {
     const bool known = a.made_by_shmpool;
     return {a.name,
-            a.dtype,
-            shape_text(a.shape),
+            a.kind,
+            a.type,
+            is_array(a) ? shape_text(a.shape) : "-",
             human_bytes(a.file_bytes),
             creator_text(a),
             known ? (a.creator_alive ? "yes" : "no") : "-",
-            known ? (a.persistent ? "yes" : "no") : "-"};
+            known ? (a.persistent ? "yes" : "no") : "-",
+            a.value.empty() ? "-" : a.value};
 }
 
 array_info describe(const std::string& name) {
@@ -64,7 +72,7 @@ void run_ls(bool json) {
         return;
     }
     std::vector<table_row> rows{
-        {"NAME", "DTYPE", "SHAPE", "BYTES", "CREATOR", "ALIVE", "PERSISTENT"}};
+        {"NAME", "KIND", "TYPE", "SHAPE", "BYTES", "CREATOR", "ALIVE", "PERSISTENT", "VALUE"}};
     for (const array_info& a : arrays) rows.push_back(ls_row(a));
     print_table(rows);
 }
@@ -85,19 +93,26 @@ void run_info(const std::string& name, bool json) {
     const auto bytes = [](std::size_t n) {
         return std::to_string(n) + " (" + human_bytes(n) + ")";
     };
-    print_table({
+    std::vector<table_row> rows{
         {"name:", a.name},
         {"path:", a.path},
-        {"dtype:", a.dtype},
-        {"shape:", shape_text(a.shape)},
-        {"elements:", std::to_string(elements)},
-        {"data bytes:", bytes(a.data_bytes)},
-        {"file bytes:", bytes(a.file_bytes)},
-        {"made by:", a.made_by_shmpool ? "shmpool" : "numpy"},
-        {"creator:", creator_detail(a)},
-        {"persistent:", a.made_by_shmpool ? (a.persistent ? "yes" : "no") : "-"},
-        {"created:", iso8601_utc(a.created_unix_ns)},
-    });
+        {"kind:", a.kind},
+        {"type:", a.type},
+    };
+    if (!a.value.empty()) rows.push_back({"value:", a.value + " (read without its lock)"});
+    if (is_array(a)) {
+        rows.push_back({"shape:", shape_text(a.shape)});
+        rows.push_back({"elements:", std::to_string(elements)});
+    }
+    for (table_row& r : std::vector<table_row>{
+             {"data bytes:", bytes(a.data_bytes)},
+             {"file bytes:", bytes(a.file_bytes)},
+             {"made by:", a.made_by_shmpool ? "shmpool" : "numpy"},
+             {"creator:", creator_detail(a)},
+             {"persistent:", a.made_by_shmpool ? (a.persistent ? "yes" : "no") : "-"},
+             {"created:", iso8601_utc(a.created_unix_ns)}})
+        rows.push_back(std::move(r));
+    print_table(rows);
 }
 
 int run_rm(const std::vector<std::string>& names) {

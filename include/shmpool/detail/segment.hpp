@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/identity.hpp"
 #include "shmpool/detail/limits.hpp"
 #include "shmpool/detail/pid.hpp"
 #include "shmpool/dtype.hpp"
@@ -64,6 +65,8 @@ struct mapped_segment {
     dtype type = dtype::float64;
     segment_id id;
     location where;
+    segment_identity identity;  // what it holds: an array, an object of some type...
+    bool writable = true;       // mapped PROT_READ | PROT_WRITE (else read-only)
     std::shared_ptr<void> view;  // the xtensor adaptor of the typed front end
     std::shared_ptr<void> (*make_view)(const mapped_segment&) = nullptr;  // what built `view`
 };
@@ -90,25 +93,35 @@ struct segment_initializer {
     const void* arg = nullptr;
 };
 
+/// How a segment is mapped.
+enum class access : std::uint8_t { read_write, read_only };
+
 /// Creates, fills in the header of, and maps a new segment; `init` runs on the data before the
-/// name appears. Nothing is left behind on failure.
+/// name appears; `identity` (what it holds) goes into its trailer. Nothing is left behind on
+/// failure.
 SHMPOOL_API mapped_segment& create_segment(const location& where, dtype type,
                                            const std::vector<std::size_t>& shape,
                                            const create_options& opts, view_factory make_view,
-                                           segment_initializer init = {});
+                                           segment_initializer init = {},
+                                           const segment_identity& identity = {});
 
-/// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`.
-SHMPOOL_API mapped_segment& open_segment(const location& where, dtype type, view_factory make_view);
+/// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`
+/// and what it holds against `expected` before anything is mapped: a failed open leaves no
+/// state behind. Throws type_mismatch_error naming both sides.
+SHMPOOL_API mapped_segment& open_segment(const location& where, dtype type, view_factory make_view,
+                                         const segment_identity& expected = {},
+                                         access mode = access::read_write);
 
 /// The segment `id` as mapped in this process, attaching it by name when this process has not
 /// mapped it yet (a worker forked before the segment existed). Throws not_found_error when the
 /// name no longer leads to segment `id`.
 SHMPOOL_API mapped_segment& find_segment(const location& where, const segment_id& id, dtype type,
-                                         view_factory make_view);
+                                         view_factory make_view, access mode = access::read_write);
 
 /// Unlinks the segment's name and unmaps it in this process. Throws not_found_error when there
-/// is no such name and format_error when the file there is not an array (it is left alone).
-SHMPOOL_API void remove_segment(const location& where);
+/// is no such name, format_error when the file there is not an array, type_mismatch_error when
+/// it does not hold `expected` (if given); what is not removed is left alone.
+SHMPOOL_API void remove_segment(const location& where, const segment_identity* expected = nullptr);
 
 /// find_segment() for an array_ref.
 inline mapped_segment& find_segment(const array_ref& ref) {
@@ -126,7 +139,8 @@ public:
 
     /// The segment as mapped in this process. Throws error for an empty handle, and as
     /// find_segment() when the segment must be found again.
-    mapped_segment& get(dtype type, view_factory make_view) const;
+    mapped_segment& get(dtype type, view_factory make_view,
+                        access mode = access::read_write) const;
 
     const location& where() const noexcept { return where_; }
     const segment_id& id() const noexcept { return id_; }
@@ -140,7 +154,8 @@ private:
     alignas(std::atomic_ref<pid_t>::required_alignment) mutable pid_t pid_ = 0;
 };
 
-inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) const {
+inline mapped_segment& segment_handle::get(dtype type, view_factory make_view,
+                                           access mode) const {
     // The cache (seg_, pid_) is refreshed in place the first time a copy is used in another
     // process, so only that first use looks the segment up. Atomic accesses: threads may share
     // a handle.
@@ -152,7 +167,7 @@ inline mapped_segment& segment_handle::get(dtype type, view_factory make_view) c
     }
     if (std::atomic_ref<mapped_segment*>(seg_).load(std::memory_order_relaxed) == nullptr)
         throw_empty_handle();
-    mapped_segment& found = find_segment(where_, id_, type, make_view);
+    mapped_segment& found = find_segment(where_, id_, type, make_view, mode);
     std::atomic_ref<mapped_segment*>(seg_).store(&found, std::memory_order_relaxed);
     std::atomic_ref<pid_t>(pid_).store(me, std::memory_order_release);
     return found;
