@@ -1,0 +1,137 @@
+// Tests of shared_array's first-day conveniences: read-only handles (open_read_only, a
+// shared_array<const T>, mapped PROT_READ), dimensions given as ints, and the message of a
+// name that is taken by an array whose creator died.
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <type_traits>
+#include <xtensor/xview.hpp>
+
+#include "shmpool/process_pool.hpp"
+#include "shmpool/shared_array.hpp"
+#include "test_support.hpp"
+
+namespace shmpool {
+namespace {
+
+using test::run_in_child;
+using test::shm_guard;
+using test::unique_name;
+
+static_assert(std::is_same_v<decltype(shared_array<double>::open_read_only("x")),
+                             shared_array<const double>>);
+static_assert(std::is_same_v<decltype(shared_array<double>{}.data()), double*>);
+static_assert(std::is_same_v<decltype(shared_array<const double>{}.data()), const double*>);
+static_assert(std::is_trivially_copyable_v<shared_array<const float>>);
+
+// The mapping of `name` in this process, as /proc/self/maps lists it ("r--s" or "rw-s").
+std::string permissions_of_mapping(const std::string& name) {
+    std::ifstream maps("/proc/self/maps");
+    std::string perms;
+    for (std::string line; std::getline(maps, line);)
+        if (line.find("/dev/shm/" + name) != std::string::npos)
+            perms = line.substr(line.find(' ') + 1, 4);
+    return perms;
+}
+
+TEST(shared_array_access, open_read_only_maps_prot_read_and_gives_const_access) {
+    const std::string name = unique_name("ro");
+    shm_guard guard(name);
+    // Created in a child, so that no read-write mapping of it in this process serves the
+    // read-only open (a process that maps an array read-write uses that mapping for both).
+    ASSERT_EQ(run_in_child([&] {
+        shared_array<std::int32_t>::create(name, {3, 4}).view().fill(7);
+        ::_exit(0);  // no exit handlers: the array stays
+        return 0;
+    }), 0);
+    const shared_array<const std::int32_t> r = shared_array<std::int32_t>::open_read_only(name);
+    EXPECT_EQ(r.data()[5], 7);
+    EXPECT_EQ(r.view()(2, 3), 7);
+    EXPECT_EQ(xt::row(r.view(), 1)(0), 7);
+    EXPECT_TRUE(shared_array<const std::int32_t>::is_read_only());
+    EXPECT_EQ(permissions_of_mapping(name), "r--s");
+    shared_array<std::int32_t>::remove(name);
+}
+
+TEST(shared_array_access, a_writable_handle_converts_to_a_read_only_one) {
+    const std::string name = unique_name("conv");
+    shm_guard guard(name);
+    auto w = shared_array<double>::create(name, {5});
+    const shared_array<const double> r = w;
+    w.data()[2] = 2.5;
+    EXPECT_EQ(r.data()[2], 2.5) << "one array, one mapping";
+    EXPECT_EQ(r.name(), w.name());
+    shared_array<double>::remove(name);
+}
+
+TEST(shared_array_access, read_only_handles_reach_pool_workers) {
+    process_pool pool(2);
+    const std::string name = unique_name("ropool");
+    shm_guard guard(name);
+    auto w = shared_array<std::int64_t>::create(name, {100});
+    for (std::int64_t i = 0; i < 100; ++i) w.data()[i] = i;
+    const shared_array<const std::int64_t> r = w;
+    const auto doubled = pool.map(0, 100, [r](std::size_t i) { return 2 * r.data()[i]; });
+    for (std::size_t i = 0; i < 100; ++i) ASSERT_EQ(doubled[i], 2 * static_cast<std::int64_t>(i));
+    shared_array<std::int64_t>::remove(name);
+}
+
+// The reason for a read-only open: a segment another user may read but not write.
+TEST(shared_array_access, another_user_may_read_a_0644_array_but_not_open_it_read_write) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root, to become another user";
+    const std::string name = unique_name("shared0644");
+    shm_guard guard(name);
+    auto w = shared_array<float>::create(name, {8}, {.mode = 0644});
+    w.data()[3] = 1.5f;
+    EXPECT_EQ(run_in_child([&] {
+        const uid_t nobody = 65534;
+        if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0)
+            return 10;
+        try {
+            shared_array<float>::open(name);
+            return 11;  // read-write must be refused
+        } catch (const system_error&) {
+        }
+        return shared_array<float>::open_read_only(name).data()[3] == 1.5f ? 0 : 12;
+    }), 0);
+    shared_array<float>::remove(name);
+}
+
+TEST(shared_array_access, dimensions_may_be_ints) {
+    const std::string name = unique_name("ints");
+    shm_guard guard(name);
+    const int rows = 3, cols = 4;
+    auto a = shared_array<double>::create(name, {rows, cols});
+    EXPECT_EQ(a.shape(), (std::vector<std::size_t>{3, 4}));
+    const int negative = -2;
+    EXPECT_THROW(shared_array<double>::create(unique_name("neg"), {negative, cols}),
+                 invalid_argument_error);
+    shared_array<double>::remove(name);
+}
+
+TEST(shared_array_access, a_taken_name_whose_creator_died_says_so_and_how_to_remove_it) {
+    const std::string name = unique_name("orphan");
+    shm_guard guard(name);
+    ASSERT_EQ(run_in_child([&] {
+        shared_array<float>::create(name, {16});
+        ::_exit(0);  // no exit handlers: the array stays behind, as after a SIGKILL
+        return 0;
+    }), 0);
+    try {
+        shared_array<float>::create(name, {16});
+        ADD_FAILURE() << "created over an existing name";
+    } catch (const already_exists_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("no longer running"), std::string::npos) << what;
+        EXPECT_NE(what.find("shmpool gc"), std::string::npos) << what;
+    }
+    shared_array<float>::remove(name);
+}
+
+}  // namespace
+}  // namespace shmpool
