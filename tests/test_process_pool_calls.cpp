@@ -241,5 +241,54 @@ TEST(process_pool, trivially_copyable_captures_compile) {
     shared_array<double>::remove(name);
 }
 
+// --- rows, pairs and tuples ----------------------------------------------------------------
+
+TEST(process_pool, for_each_row_runs_every_row_once_and_map_rows_returns_them_in_order) {
+    process_pool pool(3);
+    const std::string name = unique_name("rows");
+    shm_guard guard(name);
+    auto grid = shared_array<std::int32_t>::create(name, {50, 7});
+    const call_result r = pool.for_each_row(grid, [grid](std::size_t row) {
+        for (std::size_t c = 0; c < 7; ++c)
+            grid.data()[row * 7 + c] += static_cast<std::int32_t>(row);
+    });
+    EXPECT_EQ(r.completed, 50u);
+    for (std::size_t row = 0; row < 50; ++row)
+        for (std::size_t c = 0; c < 7; ++c) ASSERT_EQ(grid.data()[row * 7 + c], row) << row;
+    const std::vector<std::int64_t> sums = pool.map_rows(grid, [grid](std::size_t row) {
+        std::int64_t s = 0;
+        for (std::size_t c = 0; c < 7; ++c) s += grid.data()[row * 7 + c];
+        return s;
+    });
+    ASSERT_EQ(sums.size(), 50u);
+    for (std::size_t row = 0; row < 50; ++row)
+        EXPECT_EQ(sums[row], 7 * static_cast<std::int64_t>(row));
+    shared_array<std::int32_t>::remove(name);
+}
+
+TEST(process_pool, map_returns_pairs_and_tuples) {
+    process_pool pool(2);
+    const auto pairs =
+        pool.map(0, 100, [](std::size_t i) { return std::pair<int, double>(int(i), i * 0.5); });
+    const auto tuples = pool.map(0, 100, [](std::size_t i) {
+        return std::tuple<std::uint8_t, std::int64_t, float>(std::uint8_t(i), -std::int64_t(i),
+                                                             i * 2.0f);
+    });
+    for (std::size_t i = 0; i < 100; ++i) {
+        ASSERT_EQ(pairs[i], (std::pair<int, double>(int(i), i * 0.5)));
+        ASSERT_EQ(tuples[i], (std::tuple<std::uint8_t, std::int64_t, float>(
+                                 std::uint8_t(i), -std::int64_t(i), i * 2.0f)));
+    }
+    std::size_t n = 0;
+    for (const auto& [a, b] : pool.imap(
+             0, 1000, [](std::size_t i) { return std::pair<long, long>(long(i), long(i * i)); },
+             64)) {
+        ASSERT_EQ(a, long(n));
+        ASSERT_EQ(b, long(n * n));
+        ++n;
+    }
+    EXPECT_EQ(n, 1000u);
+}
+
 }  // namespace
 }  // namespace shmpool

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "shmpool/detail/export.hpp"
+#include "shmpool/detail/imap_range.hpp"
+#include "shmpool/detail/pool_tasks.hpp"
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/progress.hpp"
@@ -108,161 +110,6 @@ struct pool_options {
     bool allow_threads = false;
 };
 
-namespace detail {
-
-/// Runs a task over [begin, end) in a worker. After each index it stores the next one in
-/// *progress: the ledger from which the parent learns, should the worker die, which indices ran
-/// to the end. Stops after an index when *stop becomes non-zero. An exception from the task
-/// propagates, *progress then being the index that threw.
-using range_runner = void (*)(const void* task, std::uint64_t begin, std::uint64_t end,
-                              const std::atomic<std::uint32_t>* stop,
-                              std::atomic<std::uint64_t>* progress);
-
-template <class F>
-void run_range(const void* task, std::uint64_t begin, std::uint64_t end,
-               const std::atomic<std::uint32_t>* stop, std::atomic<std::uint64_t>* progress) {
-    alignas(F) unsigned char storage[sizeof(F)];
-    std::memcpy(storage, task, sizeof(F));  // F is trivially copyable: this makes a copy
-    F& fn = *std::launder(reinterpret_cast<F*>(storage));
-    std::uint64_t i = begin;
-    // One index: the task, then the stop flag, then the progress (one store per index).
-    const auto step = [&]() {
-        fn(static_cast<std::size_t>(i));
-        const bool stopping = stop->load(std::memory_order_relaxed) != 0;
-        progress->store(++i, std::memory_order_relaxed);
-        return stopping;
-    };
-    // Unrolled by four: for short tasks, a one-index loop runs at half speed or full speed
-    // depending on where its branches fall in the code (measured on Intel Xeon: 0.4 to 1 ns per
-    // empty task), and this code is compiled in the user's program, where we cannot align it.
-    while (end - i >= 4)
-        if (step() || step() || step() || step()) return;
-    while (i < end)
-        if (step()) return;
-}
-
-/// Largest task (the callable with its captures) a call can carry, in bytes.
-inline constexpr std::size_t max_task_bytes = 64 * 1024;
-
-template <class F>
-constexpr void check_task() {
-    static_assert(std::is_invocable_v<F&, std::size_t>,
-                  "shmpool::process_pool: the task must be callable as fn(std::size_t index)");
-    static_assert(std::is_trivially_copyable_v<F>,
-                  "shmpool::process_pool: the task cannot be carried into a worker process. "
-                  "Capture by copy only trivially copyable values: numbers, plain structs, "
-                  "std::array, shmpool::shared_array handles. Not std::string, std::vector, "
-                  "std::function or references (make them shared arrays, or build them inside "
-                  "the task).");
-    static_assert(sizeof(F) <= max_task_bytes,
-                  "shmpool::process_pool: the task's captures exceed 64 KiB");
-}
-
-struct pool_state;
-struct pool_internals;
-
-template <class R>
-constexpr void check_result() {
-    static_assert(!std::is_void_v<R> && std::is_trivially_copyable_v<R>,
-                  "shmpool::process_pool::map: the task must return a trivially copyable value "
-                  "(a number, a plain struct, std::array); results travel through shared memory");
-}
-
-/// A temporary shared segment that map() and imap() results are written into; removed when
-/// destroyed.
-class SHMPOOL_API result_buffer {
-public:
-    explicit result_buffer(std::size_t bytes);
-    ~result_buffer();
-    result_buffer(const result_buffer&) = delete;
-    result_buffer& operator=(const result_buffer&) = delete;
-    const array_ref& ref() const noexcept { return ref_; }
-    const std::byte* data() const noexcept { return data_; }
-
-private:
-    array_ref ref_;
-    std::byte* data_ = nullptr;
-};
-
-/// The task map() runs: calls fn(i) and stores the result in slot i - base of the buffer.
-template <class F, class R>
-struct result_writer {
-    F fn;
-    array_ref out;
-    std::size_t base;
-    void operator()(std::size_t i) {
-        const R r = fn(i);
-        std::memcpy(find_segment(out).data + (i - base) * sizeof(R), &r, sizeof(R));
-    }
-};
-
-}  // namespace detail
-
-/// The lazy range process_pool::imap() returns. Input range: iterate it once.
-template <class R>
-class imap_range {
-public:
-    using batch_runner = std::function<void(const detail::array_ref&, std::size_t, std::size_t)>;
-
-    class iterator {
-    public:
-        using value_type = R;
-        using difference_type = std::ptrdiff_t;
-        const R& operator*() const { return range_->current_; }
-        iterator& operator++() {
-            range_->advance();
-            return *this;
-        }
-        void operator++(int) { range_->advance(); }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.range_->finished();
-        }
-
-    private:
-        friend class imap_range;
-        explicit iterator(imap_range* r) : range_(r) {}
-        imap_range* range_;
-    };
-
-    /// Computes the first window and returns an iterator to the first result.
-    iterator begin() {
-        advance();
-        return iterator(this);
-    }
-    std::default_sentinel_t end() const noexcept { return {}; }
-
-    /// Whether iteration has gone past the last result.
-    bool finished() const noexcept { return next_ > last_; }
-
-private:
-    friend class process_pool;
-    imap_range(std::size_t first, std::size_t last, std::size_t window, batch_runner run)
-        : buffer_(window * sizeof(R)),
-          run_(std::move(run)),
-          next_(first),
-          last_(last),
-          window_(window) {}
-
-    void advance() {
-        if (next_ >= last_) {
-            next_ = last_ + 1;  // past the end
-            return;
-        }
-        if (next_ >= batch_end_) {
-            batch_begin_ = next_;
-            batch_end_ = std::min(last_, next_ + window_);
-            run_(buffer_.ref(), batch_begin_, batch_end_);
-        }
-        std::memcpy(&current_, buffer_.data() + (next_ - batch_begin_) * sizeof(R), sizeof(R));
-        ++next_;
-    }
-
-    detail::result_buffer buffer_;
-    batch_runner run_;
-    std::size_t next_, last_, window_;
-    std::size_t batch_begin_ = 0, batch_end_ = 0;
-    R current_{};
-};
 
 /// A pool of worker processes, forked once and reused by every call.
 ///
@@ -325,39 +172,72 @@ public:
     }
 
     /// Calls fn(i) for every i in [first, last) in the workers and returns the results in index
-    /// order. The result type must be trivially copyable; results are written by the workers
-    /// into a temporary shared buffer (removed afterwards), not sent as messages. Throws as
-    /// for_each does; a cancelled call leaves default-constructed results where tasks did not
-    /// run.
+    /// order. The result is a number, a trivially copyable struct or std::array, or a
+    /// std::pair / std::tuple of those; workers write results into a temporary shared buffer
+    /// (removed afterwards), not as messages. Throws as for_each does; a cancelled call leaves
+    /// default-constructed results where tasks did not run.
     template <class F>
-    auto map(std::size_t first, std::size_t last, F fn, const call_options& opts = {})
-        -> std::vector<std::invoke_result_t<F&, std::size_t>> {
+    auto map(std::size_t first, std::size_t last, F fn, const call_options& opts = {}) {
         using R = std::invoke_result_t<F&, std::size_t>;
-        detail::check_result<R>();
-        std::vector<R> out(last > first ? last - first : 0);
-        if (out.empty()) return out;
-        detail::result_buffer buffer(out.size() * sizeof(R));
-        for_each(first, last, detail::result_writer<F, R>{fn, buffer.ref(), first}, opts);
-        std::memcpy(out.data(), buffer.data(), out.size() * sizeof(R));
-        return out;
+        if constexpr (!detail::result_codec<R>::ok) {
+            detail::check_result<R>();
+            return std::vector<int>{};  // not reached: keeps the compiler's report to the above
+        } else {
+            using stored = typename detail::result_codec<R>::stored;
+            std::vector<R> out(last > first ? last - first : 0);
+            if (out.empty()) return out;
+            detail::result_buffer buffer(out.size() * sizeof(stored));
+            for_each(first, last, detail::result_writer<F, R>{fn, buffer.ref(), first}, opts);
+            for (std::size_t k = 0; k < out.size(); ++k)
+                out[k] = detail::read_result<R>(buffer.data(), k);
+            return out;
+        }
     }
 
     /// A lazy, ordered map: iterating the returned range yields fn(first), fn(first + 1), ...
     /// computed by the workers `window` indices at a time (0: a window of about 16 MiB of
     /// results). Memory stays flat whatever the length of the range: at most `window` results
     /// exist at once. The pool must outlive the range; no other call may run on the pool while
-    /// the range is being iterated (they would wait: calls are serialised).
+    /// the range is being iterated (they would wait: calls are serialised). Results as map().
     template <class F>
     auto imap(std::size_t first, std::size_t last, F fn, std::size_t window = 0,
               const call_options& opts = {}) {
         using R = std::invoke_result_t<F&, std::size_t>;
-        detail::check_result<R>();
-        if (window == 0) window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(R));
-        return imap_range<R>(
-            first, last, window,
-            [this, fn, opts](const detail::array_ref& out, std::size_t b, std::size_t e) {
-                for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
-            });
+        if constexpr (!detail::result_codec<R>::ok) {
+            detail::check_result<R>();
+            return 0;  // not reached
+        } else {
+            using stored = typename detail::result_codec<R>::stored;
+            if (window == 0)
+                window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(stored));
+            return imap_range<R>(
+                first, last, window,
+                [this, fn, opts](const detail::array_ref& out, std::size_t b, std::size_t e) {
+                    for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
+                });
+        }
+    }
+
+    /// Calls fn(row) for every row of `array` (a shared_array: row i is the slice i of its first
+    /// dimension), in the workers, applying the first-touch treatment of
+    /// call_options::touch_rows() itself: a worker maps a chunk's rows with one read fault per
+    /// 64 KiB before running it, several times faster on rows it never touched. Throws as
+    /// for_each.
+    /// @code
+    /// pool.for_each_row(grid, [grid](std::size_t row) { xt::row(grid.view(), row).fill(1.0); });
+    /// @endcode
+    template <class Array, class F>
+    call_result for_each_row(const Array& array, F fn, call_options opts = {}) {
+        opts.touch_rows(array);
+        return for_each(0, array.shape().at(0), fn, opts);
+    }
+
+    /// map() over the rows of `array`, with for_each_row()'s first-touch treatment: the
+    /// results of fn(row) in row order.
+    template <class Array, class F>
+    auto map_rows(const Array& array, F fn, call_options opts = {}) {
+        opts.touch_rows(array);
+        return map(0, array.shape().at(0), fn, opts);
     }
 
     /// Stops the current call early: workers finish the index they are on and take no more.
