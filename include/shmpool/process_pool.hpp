@@ -26,6 +26,7 @@
 #include "shmpool/detail/imap_range.hpp"
 #include "shmpool/detail/pool_tasks.hpp"
 #include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/task_args.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/progress.hpp"
 #include "shmpool/shared_array.hpp"
@@ -165,10 +166,48 @@ public:
     /// pool.for_each(0, 1000, [grid](std::size_t row) { xt::row(grid.view(), row).fill(1.0); },
     ///               {.retries = 2});  // a worker killed meanwhile: its rows run again
     /// @endcode
+    ///
+    /// Captures: the task is copied byte for byte into the workers, which are other processes.
+    /// Capture by value ([x], [=]) numbers, plain structs and shared_array handles; never by
+    /// reference ([&x], [&]) or a pointer to memory of this process: the workers would read
+    /// their own, stale or unrelated, memory there. Debug builds warn (once per task type)
+    /// when a capture holds an address on this thread's stack. To pass containers or text,
+    /// use the checked form with shmpool::with(...) below.
     template <class F>
     call_result for_each(std::size_t first, std::size_t last, F fn, const call_options& opts = {}) {
         detail::check_task<F>();
-        return run(first, last, &detail::run_range<F>, &fn, sizeof(F), opts);
+        warn_of_stack_captures(fn, "for_each");
+        return run_task(first, last, fn, opts);
+    }
+
+    /// The checked form: calls fn(i, args...) for every i in [first, last), where fn captures
+    /// nothing (a captureless lambda or a function: the compiler checks it) and the arguments
+    /// given to shmpool::with(...) are copied for the call: numbers, plain structs, std::array
+    /// and shared_array handles as they are; a std::vector or std::span into shared memory,
+    /// received as std::span<const T>; text (std::string, string_view, C strings) received as
+    /// std::string_view. A pointer or std::ref does not compile, and the message says what to
+    /// pass instead. Throws as for_each.
+    /// @code
+    /// std::vector<double> weights = load();
+    /// pool.for_each(0, n, [](std::size_t i, std::span<const double> w, std::string_view tag,
+    ///                        double scale) { /* ... */ }, shmpool::with(weights, "run-1", 2.0));
+    /// @endcode
+    template <class F, class... A>
+    call_result for_each(std::size_t first, std::size_t last, F fn,
+                         const detail::task_args<A...>& args, const call_options& opts = {}) {
+        detail::check_checked_task<F, A...>();
+        detail::prepared_task<F, A...> p(fn, args);
+        return run_task(first, last, p.task, opts);
+    }
+
+    /// map() in the checked form: the results of fn(i, args...) in index order (see the
+    /// checked for_each).
+    template <class F, class... A>
+    auto map(std::size_t first, std::size_t last, F fn, const detail::task_args<A...>& args,
+             const call_options& opts = {}) {
+        detail::check_checked_task<F, A...>();
+        detail::prepared_task<F, A...> p(fn, args);
+        return map_task(first, last, p.task, opts);
     }
 
     /// Calls fn(i) for every i in [first, last) in the workers and returns the results in index
@@ -178,20 +217,8 @@ public:
     /// default-constructed results where tasks did not run.
     template <class F>
     auto map(std::size_t first, std::size_t last, F fn, const call_options& opts = {}) {
-        using R = std::invoke_result_t<F&, std::size_t>;
-        if constexpr (!detail::result_codec<R>::ok) {
-            detail::check_result<R>();
-            return std::vector<int>{};  // not reached: keeps the compiler's report to the above
-        } else {
-            using stored = typename detail::result_codec<R>::stored;
-            std::vector<R> out(last > first ? last - first : 0);
-            if (out.empty()) return out;
-            detail::result_buffer buffer(out.size() * sizeof(stored));
-            for_each(first, last, detail::result_writer<F, R>{fn, buffer.ref(), first}, opts);
-            for (std::size_t k = 0; k < out.size(); ++k)
-                out[k] = detail::read_result<R>(buffer.data(), k);
-            return out;
-        }
+        warn_of_stack_captures(fn, "map");
+        return map_task(first, last, fn, opts);
     }
 
     /// A lazy, ordered map: iterating the returned range yields fn(first), fn(first + 1), ...
@@ -207,13 +234,14 @@ public:
             detail::check_result<R>();
             return 0;  // not reached
         } else {
+            warn_of_stack_captures(fn, "imap");
             using stored = typename detail::result_codec<R>::stored;
             if (window == 0)
                 window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(stored));
             return imap_range<R>(
                 first, last, window,
                 [this, fn, opts](const detail::array_ref& out, std::size_t b, std::size_t e) {
-                    for_each(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
+                    run_task(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
                 });
         }
     }
@@ -251,6 +279,43 @@ public:
 private:
     call_result run(std::size_t first, std::size_t last, detail::range_runner runner,
                     const void* task, std::size_t task_size, const call_options& opts);
+
+    template <class F>
+    call_result run_task(std::size_t first, std::size_t last, F fn, const call_options& opts) {
+        detail::check_task<F>();
+        return run(first, last, &detail::run_range<F>, &fn, sizeof(F), opts);
+    }
+
+    template <class F>
+    auto map_task(std::size_t first, std::size_t last, F fn, const call_options& opts) {
+        using R = std::invoke_result_t<F&, std::size_t>;
+        if constexpr (!detail::result_codec<R>::ok) {
+            detail::check_result<R>();
+            return std::vector<int>{};  // not reached: keeps the compiler's report to the above
+        } else {
+            using stored = typename detail::result_codec<R>::stored;
+            std::vector<R> out(last > first ? last - first : 0);
+            if (out.empty()) return out;
+            detail::result_buffer buffer(out.size() * sizeof(stored));
+            run_task(first, last, detail::result_writer<F, R>{fn, buffer.ref(), first}, opts);
+            for (std::size_t k = 0; k < out.size(); ++k)
+                out[k] = detail::read_result<R>(buffer.data(), k);
+            return out;
+        }
+    }
+
+    // Debug builds: warns once per task type when the task's captures hold an address on this
+    // thread's stack (see for_each). The closure `fn` is this function's parameter: a capture
+    // by reference points above it, into the caller's frames.
+    template <class F>
+    static void warn_of_stack_captures([[maybe_unused]] const F& fn,
+                                       [[maybe_unused]] const char* call) {
+#if !defined(NDEBUG) && !defined(SHMPOOL_NO_CAPTURE_CHECK)
+        static std::atomic<bool> warned{false};
+        if (!warned.load(std::memory_order_relaxed))
+            detail::warn_of_stack_addresses(&fn, sizeof(F), call, warned);
+#endif
+    }
 
     friend struct detail::pool_internals;
     std::unique_ptr<detail::pool_state> state_;

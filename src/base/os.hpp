@@ -194,6 +194,9 @@ std::uint64_t process_start_time(pid_t pid) noexcept;
 
 // --- processes and signals -------------------------------------------------------------
 
+/// The calling thread's stack, [low, high); {0, 0} when unknown (pthread_getattr_np).
+std::pair<std::uintptr_t, std::uintptr_t> thread_stack_range() noexcept;
+
 /// gettid(2): the calling thread's ID (a system call: cache it where it is hot).
 pid_t current_tid() noexcept;
 /// pthread_atfork(3): `prepare` runs before fork(2), `parent` and `child` after it.

@@ -49,6 +49,19 @@ std::size_t usable_cpus() noexcept {
     return static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
 }
 
+std::pair<std::uintptr_t, std::uintptr_t> thread_stack_range() noexcept {
+    thread_local std::pair<std::uintptr_t, std::uintptr_t> range{0, 0};
+    if (range.second != 0) return range;
+    pthread_attr_t attr;
+    if (::pthread_getattr_np(::pthread_self(), &attr) != 0) return range;
+    void* low = nullptr;
+    std::size_t size = 0;
+    if (::pthread_attr_getstack(&attr, &low, &size) == 0)
+        range = {reinterpret_cast<std::uintptr_t>(low), reinterpret_cast<std::uintptr_t>(low) + size};
+    ::pthread_attr_destroy(&attr);
+    return range;
+}
+
 pid_t current_tid() noexcept { return ::gettid(); }
 
 void on_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
