@@ -1,14 +1,19 @@
 // Tests of shared_array's first-day conveniences: read-only handles (open_read_only, a
-// shared_array<const T>, mapped PROT_READ), dimensions given as ints, and the message of a
-// name that is taken by an array whose creator died.
+// shared_array<const T>, mapped PROT_READ), dimensions given as ints, the message of a name
+// that is taken by an array whose creator died, and lifetimes (file-backed arrays stay;
+// std::terminate removes its process's arrays).
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <xtensor/xview.hpp>
 
@@ -45,10 +50,11 @@ TEST(shared_array_access, open_read_only_maps_prot_read_and_gives_const_access) 
     // Created in a child, so that no read-write mapping of it in this process serves the
     // read-only open (a process that maps an array read-write uses that mapping for both).
     ASSERT_EQ(run_in_child([&] {
-        shared_array<std::int32_t>::create(name, {3, 4}).view().fill(7);
-        ::_exit(0);  // no exit handlers: the array stays
-        return 0;
-    }), 0);
+                  shared_array<std::int32_t>::create(name, {3, 4}).view().fill(7);
+                  ::_exit(0);  // no exit handlers: the array stays
+                  return 0;
+              }),
+              0);
     const shared_array<const std::int32_t> r = shared_array<std::int32_t>::open_read_only(name);
     EXPECT_EQ(r.data()[5], 7);
     EXPECT_EQ(r.view()(2, 3), 7);
@@ -88,17 +94,19 @@ TEST(shared_array_access, another_user_may_read_a_0644_array_but_not_open_it_rea
     shm_guard guard(name);
     auto w = shared_array<float>::create(name, {8}, {.mode = 0644});
     w.data()[3] = 1.5f;
-    EXPECT_EQ(run_in_child([&] {
-        const uid_t nobody = 65534;
-        if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0)
-            return 10;
-        try {
-            shared_array<float>::open(name);
-            return 11;  // read-write must be refused
-        } catch (const system_error&) {
-        }
-        return shared_array<float>::open_read_only(name).data()[3] == 1.5f ? 0 : 12;
-    }), 0);
+    EXPECT_EQ(
+        run_in_child([&] {
+            const uid_t nobody = 65534;
+            if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0)
+                return 10;
+            try {
+                shared_array<float>::open(name);
+                return 11;  // read-write must be refused
+            } catch (const system_error&) {
+            }
+            return shared_array<float>::open_read_only(name).data()[3] == 1.5f ? 0 : 12;
+        }),
+        0);
     shared_array<float>::remove(name);
 }
 
@@ -118,10 +126,11 @@ TEST(shared_array_access, a_taken_name_whose_creator_died_says_so_and_how_to_rem
     const std::string name = unique_name("orphan");
     shm_guard guard(name);
     ASSERT_EQ(run_in_child([&] {
-        shared_array<float>::create(name, {16});
-        ::_exit(0);  // no exit handlers: the array stays behind, as after a SIGKILL
-        return 0;
-    }), 0);
+                  shared_array<float>::create(name, {16});
+                  ::_exit(0);  // no exit handlers: the array stays behind, as after a SIGKILL
+                  return 0;
+              }),
+              0);
     try {
         shared_array<float>::create(name, {16});
         ADD_FAILURE() << "created over an existing name";
@@ -131,6 +140,41 @@ TEST(shared_array_access, a_taken_name_whose_creator_died_says_so_and_how_to_rem
         EXPECT_NE(what.find("shmpool gc"), std::string::npos) << what;
     }
     shared_array<float>::remove(name);
+}
+
+// --- lifetimes -------------------------------------------------------------------------------
+
+TEST(shared_array_access, a_file_backed_array_stays_when_its_creator_exits) {
+    const std::string path = std::string(SHMPOOL_BINARY_DIR) + "/" + unique_name("kept") + ".npy";
+    test::unlink_guard guard(path);
+    EXPECT_EQ(run_in_child([&] {
+                  shared_array<float>::create(file_path{path}, {4, 4}).data()[5] = 1.25f;
+                  std::exit(0);  // a normal exit: /dev/shm arrays would be removed now
+                  return 0;
+              }),
+              0);
+    EXPECT_EQ(::access(path.c_str(), F_OK), 0) << "the file was deleted at its creator's exit";
+    EXPECT_EQ(shared_array<float>::open(file_path{path}).data()[5], 1.25f);
+    shared_array<float>::remove(file_path{path});
+}
+
+TEST(shared_array_access, an_uncaught_exception_removes_the_arrays_of_its_process) {
+    const std::string name = unique_name("terminated"), kept = unique_name("kept");
+    shm_guard g1(name), g2(kept);
+    const int rc = run_in_child([&] {
+        rlimit no_core{0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core);
+        shared_array<double>::create(name, {8});
+        shared_array<double>::create(kept, {8}, {.persistent = true});
+        // An exception that escapes a thread's function ends the process as one that escapes
+        // main() does: std::terminate, then abort().
+        std::thread([] { throw std::runtime_error("uncaught"); }).join();
+        return 0;
+    });
+    EXPECT_EQ(rc, 128 + SIGABRT) << "std::terminate ends the process with SIGABRT";
+    EXPECT_FALSE(test::shm_exists(name)) << "left in /dev/shm by std::terminate";
+    EXPECT_TRUE(test::shm_exists(kept)) << "a persistent array must stay";
+    shared_array<double>::remove(kept);
 }
 
 }  // namespace

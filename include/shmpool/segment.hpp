@@ -12,7 +12,10 @@ namespace shmpool {
 /// Marks an array as backed by a regular file instead of /dev/shm:
 /// `shared_array<float>::create(shmpool::file_path{"/data/features.npy"}, {n, d})`.
 /// The file is a .npy file that numpy can load; it outlives reboots and may be larger than RAM
-/// (the kernel pages it in and out). Paths are limited to 1023 bytes.
+/// (the kernel pages it in and out). Like any file it stays until it is removed
+/// (shared_array<T>::remove(file_path{...}) or `shmpool rm PATH`): creating it is writing a
+/// file, and its creator's exit does not remove it, whatever create_options::persistent says.
+/// Paths are limited to 1023 bytes.
 struct file_path {
     std::string path;
 };
@@ -23,9 +26,11 @@ struct create_options {
     /// already_exists_error. Processes that had the old one mapped keep it until they drop it.
     bool replace_existing = false;
 
-    /// Keep the array when the creating process exits. By default an array is removed when the
-    /// process that created it exits normally, and `shmpool gc` removes it once that process
-    /// died abnormally. A persistent array stays until remove() or `shmpool rm`.
+    /// Keep an array of /dev/shm when the creating process exits. By default such an array is
+    /// removed when the process that created it exits (normally, on SIGINT or SIGTERM without a
+    /// handler of its own, or on std::terminate / abort()), and `shmpool gc` removes it once
+    /// that process died otherwise (SIGKILL, a crash). A persistent array stays until remove()
+    /// or `shmpool rm`. File-backed arrays (file_path) are always kept.
     bool persistent = false;
 
     /// Permission bits of the segment. The default lets only the creating user attach.

@@ -104,6 +104,7 @@ void install_termination_handlers() noexcept {
     std::call_once(once, [] {
         install_for(SIGINT);
         install_for(SIGTERM);
+        install_for(SIGABRT);  // abort(), and std::terminate (an uncaught exception)
     });
 }
 

@@ -1,4 +1,4 @@
-// What a process must undo when it ends, even by SIGINT or SIGTERM: the segments it created
+// What a process must undo when it ends, even by SIGINT, SIGTERM or abort(): the segments it created
 // (unless persistent) and its pools' processes. Kept in fixed tables that a signal handler may
 // read without locks or allocation.
 #pragma once
@@ -19,9 +19,10 @@ void forget_owned_segment(const std::string& path) noexcept;
 void register_pool_zygote(pid_t zygote) noexcept;
 void unregister_pool_zygote(pid_t zygote) noexcept;
 
-/// Installs the SIGINT and SIGTERM handlers, once, where the process has none of its own (the
-/// disposition is SIG_DFL). The handler stops the pools, removes the owned segments, then
-/// re-raises the signal so that the process ends with the usual status.
+/// Installs the SIGINT, SIGTERM and SIGABRT (abort(), std::terminate) handlers, once, where the
+/// process has none of its own (the disposition is SIG_DFL). The handler stops the pools,
+/// removes the owned segments (async-signal-safe calls on fixed tables only), then re-raises
+/// the signal so that the process ends with the usual status.
 void install_termination_handlers() noexcept;
 
 }  // namespace shmpool::detail

@@ -101,6 +101,12 @@ std::int64_t unix_ns_now() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// Whether a new segment stays when its creator exits: persistent ones, and every file-backed
+// array (a file the program wrote, which its exit does not delete).
+bool kept(const location& where, const create_options& opts) {
+    return opts.persistent || where.is_file();
+}
+
 void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent,
                    const segment_identity& identity) {
     segment_trailer t{};
@@ -211,7 +217,7 @@ void fill_in(int fd, const location& where, dtype type, const std::vector<std::s
     const mapped_region staging = map_fd(fd, layout.total_bytes, where.path());
     const std::string header = format_npy_header(npy_descr(type), shape);
     std::memcpy(staging.data(), header.data(), header.size());
-    write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, opts.persistent,
+    write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, kept(where, opts),
                   identity);
     if (init.init) init.init(staging.data() + layout.data_offset, init.arg);
 }
@@ -244,7 +250,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     publish(fd.get(), named.path, where, opts.replace_existing, identity.kind);
     named.path.clear();
     const segment_id id = id_of(stat_fd(fd.get(), path));
-    if (!opts.persistent) {  // from now on, an interrupted creator removes it
+    if (!kept(where, opts)) {  // from now on, an interrupted creator removes it
         install_termination_handlers();
         remember_owned_segment(path);
     }
@@ -264,7 +270,7 @@ mapped_segment& create_segment(const location& where, dtype type,
     e.seg.identity = identity;
     e.region = std::move(region);
     e.owner = current_pid();
-    e.persistent = opts.persistent;
+    e.persistent = kept(where, opts);
     return segment_table::get().add(std::move(e), layout->data_offset, make_view);
 }
 
