@@ -110,6 +110,19 @@ TEST(shared_array_access, another_user_may_read_a_0644_array_but_not_open_it_rea
     shared_array<float>::remove(name);
 }
 
+TEST(shared_array_access, row_takes_the_pools_size_t_index_without_a_sign_conversion) {
+    const std::string name = unique_name("row");
+    shm_guard guard(name);
+    auto a = shared_array<int>::create(name, {3, 4});
+    const std::size_t i = 2;  // what a pool task receives
+    a.row(i).fill(5);
+    EXPECT_EQ(a.data()[2 * 4 + 3], 5);
+    EXPECT_EQ(a.data()[1 * 4 + 3], 0);
+    const shared_array<const int> r = a;
+    EXPECT_EQ(r.row(i)(0), 5);
+    shared_array<int>::remove(name);
+}
+
 TEST(shared_array_access, dimensions_may_be_ints) {
     const std::string name = unique_name("ints");
     shm_guard guard(name);

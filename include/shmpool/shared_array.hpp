@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 #include <xtensor/xadapt.hpp>
+#include <xtensor/xview.hpp>
 
 #include "shmpool/detail/segment.hpp"
 #include "shmpool/dtype.hpp"
@@ -185,6 +186,12 @@ public:
     std::conditional_t<read_only, const view_type&, view_type&> view() const {
         return *static_cast<view_type*>(segment().view.get());
     }
+
+    /// Row `i` of a 2-D array as an xtensor view: `xt::row(view(), i)` with the index a
+    /// std::size_t, as the pool's tasks receive it (xt::row takes a signed index, which warns
+    /// under -Wsign-conversion). The view refers to the array's own view: it stays valid as
+    /// long as view() does.
+    auto row(std::size_t i) const { return xt::row(view(), static_cast<std::ptrdiff_t>(i)); }
 
     /// The shape, as numpy would print it.
     const shape_type& shape() const { return segment().shape; }
