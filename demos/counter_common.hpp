@@ -21,6 +21,7 @@ struct options {
 /// Parses --procs and --count; exits on --help or bad input.
 inline options parse(int argc, char** argv, const std::string& what) {
     CLI::App app{what};
+    app.option_defaults()->always_capture_default();  // --help shows the defaults
     options o;
     app.add_option("--procs", o.procs, "processes that increment the counter")
         ->check(CLI::Range(1, 256));
@@ -63,11 +64,11 @@ double run_processes(int procs, Work work) {
 inline int report(const std::string& variant, const options& o, long actual, double seconds,
                   bool must_be_exact) {
     const long expected = static_cast<long>(o.procs) * o.count;
-    std::printf("%s\n  %d processes x %ld increments\n  expected %ld, got %ld (%s)\n"
-                "  %.1f ms, %.3f us per increment\n",
-                variant.c_str(), o.procs, o.count, expected, actual,
-                actual == expected ? "exact" : "WRONG", seconds * 1e3,
-                seconds * 1e6 / static_cast<double>(expected));
+    std::printf(
+        "%s\n  %d processes x %ld increments\n  expected %ld, got %ld (%s)\n"
+        "  %.1f ms, %.3f us per increment\n",
+        variant.c_str(), o.procs, o.count, expected, actual, actual == expected ? "exact" : "WRONG",
+        seconds * 1e3, seconds * 1e6 / static_cast<double>(expected));
     if (seconds < 0) return 1;
     if (must_be_exact && actual != expected) return 1;
     return 0;

@@ -234,6 +234,7 @@ bool print_checks(const std::map<double, std::size_t>& counts, const shmpool::pr
 
 int main(int argc, char** argv) {
     CLI::App app{"np_shared: the book's 6.4 GB shared array, filled in place by a pool of workers"};
+    app.option_defaults()->always_capture_default();  // --help shows the defaults
     options opt;
     add_options(app, opt);
     CLI11_PARSE(app, argc, argv);

@@ -1,6 +1,7 @@
-// Tests of the `shmpool` command-line tool (tools/shmpool.cpp), run as a child process.
-// SHMPOOL_CLI is the path of the binary. The gc tests run the tool on a private directory
-// (SHMPOOL_SHM_DIR) so that they neither remove nor race with other programs' arrays.
+// Tests of the `shmpool` command-line tool (tools/shmpool/), run as a child process
+// (cli_test_support.hpp). SHMPOOL_CLI is the path of the binary. The gc tests run the tool on a
+// private directory (SHMPOOL_SHM_DIR) so that they neither remove nor race with other programs'
+// arrays.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -21,95 +22,21 @@
 #include <utility>
 #include <vector>
 
+#include "cli_test_support.hpp"
 #include "shmpool/shmpool.hpp"
 #include "test_support.hpp"
-
-#ifndef SHMPOOL_CLI
-#error "compile with -DSHMPOOL_CLI='\"/path/to/shmpool\"'"
-#endif
 
 namespace {
 
 using nlohmann::json;
+using shmpool::test::create_orphan;
+using shmpool::test::private_dir;
+using shmpool::test::run_cli;
+using shmpool::test::run_result;
 using shmpool::test::shm_exists;
 using shmpool::test::shm_guard;
+using shmpool::test::shown;
 using shmpool::test::unique_name;
-
-// ---------------------------------------------------------------------------------------------
-// Running the tool
-
-struct run_result {
-    int status = -1;  // exit code; 128 + signal when killed
-    std::string out;
-    std::string err;
-};
-
-// Reads both pipes until both are closed.
-void drain(int out_fd, int err_fd, run_result& r) {
-    pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    std::string* sinks[2] = {&r.out, &r.err};
-    int open_count = 2;
-    char buf[4096];
-    while (open_count > 0) {
-        if (::poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else if (n == 0 || errno != EINTR) {
-                fds[i].fd = -1;
-                --open_count;
-            }
-        }
-    }
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-    std::vector<char*> out;
-    for (std::string& s : strings) out.push_back(s.data());
-    out.push_back(nullptr);
-    return out;
-}
-
-// Runs `timeout 30 SHMPOOL_CLI args...`, with `env` added to the environment.
-run_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-    std::vector<std::string> argv_s{"timeout", "30", SHMPOOL_CLI};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<std::string> env_s(env);
-    for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
-    std::vector<char*> argv = c_strings(argv_s);
-    std::vector<char*> envp = c_strings(env_s);
-
-    int out_pipe[2];
-    int err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(out_pipe[1], 1);
-        ::dup2(err_pipe[1], 2);
-        ::execvpe("timeout", argv.data(), envp.data());
-        ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    run_result r;
-    if (pid > 0) drain(out_pipe[0], err_pipe[0], r);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    int status = 0;
-    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
-}
-
-// Output shown when an assertion fails.
-std::string shown(const run_result& r) {
-    return "exit " + std::to_string(r.status) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Names, files and clean-up
@@ -143,35 +70,6 @@ std::string npy_bytes() {
     out += dict;
     out.append(2 * sizeof(double), '\0');
     return out;
-}
-
-// A directory of its own, handed to the tool as SHMPOOL_SHM_DIR; removed with its files.
-struct private_dir {
-    std::string path;
-    private_dir() {
-        std::string templ =
-            (std::filesystem::temp_directory_path() / "shmpool-cli-XXXXXX").string();
-        if (::mkdtemp(templ.data()) != nullptr) path = templ;
-    }
-    private_dir(const private_dir&) = delete;
-    private_dir& operator=(const private_dir&) = delete;
-    ~private_dir() {
-        std::error_code ec;
-        if (!path.empty()) std::filesystem::remove_all(path, ec);
-    }
-    std::string env() const { return "SHMPOOL_SHM_DIR=" + path; }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-// Creates the array DIR/NAME in a child that then dies without cleaning up (_exit), so the
-// array stays behind with a dead creator.
-void create_orphan(const private_dir& dir, const std::string& name, bool persistent) {
-    const int rc = shmpool::test::run_in_child([&] {
-        shmpool::shared_array<float>::create(shmpool::file_path{dir.file(name)}, {2, 3},
-                                             shmpool::create_options{.persistent = persistent});
-        return 0;
-    });
-    ASSERT_EQ(rc, 0) << "the child could not create " << dir.file(name);
 }
 
 // ---------------------------------------------------------------------------------------------

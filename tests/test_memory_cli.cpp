@@ -213,6 +213,49 @@ TEST(memory_cli, text_shows_pmap_columns_and_the_verdict) {
     EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
+// The words of the last line of `text` that starts with `label`.
+std::vector<std::string> last_row(const std::string& text, const std::string& label) {
+    std::istringstream in(text);
+    std::vector<std::string> row;
+    for (std::string line; std::getline(in, line);) {
+        if (!line.starts_with(label)) continue;
+        std::istringstream fields(line.substr(label.size()));
+        row.clear();
+        for (std::string w; fields >> w;) row.push_back(w);
+    }
+    return row;
+}
+
+TEST(memory_cli, total_is_pmaps_total_and_names_are_pmaps) {
+    const std::string name = unique_name("cli_pmap");
+    shm_guard guard(name);
+    family fam(name, std::size_t{4} << 20, 1);
+    ASSERT_TRUE(fam.ready());
+    const std::string pid = std::to_string(fam.pids().back());  // a child, asleep: fixed maps
+    std::string pmap;
+    ASSERT_EQ(test::run_command("pmap -x " + pid, &pmap), 0) << pmap;
+    for (const bool all : {false, true}) {
+        std::vector<std::string> args{"mem", pid};
+        if (all) args.push_back("--all");
+        const cli_result r = run_cli(args);
+        ASSERT_EQ(r.status, 0) << shown(r);
+        // pmap -x: "total kB KBYTES RSS DIRTY"; shmpool: "total kB KBYTES RSS PSS DIRTY".
+        const std::vector<std::string> theirs = last_row(pmap, "total kB");
+        const std::vector<std::string> ours = last_row(r.out, "total kB");
+        ASSERT_EQ(theirs.size(), 3u) << pmap;
+        ASSERT_EQ(ours.size(), 4u) << r.out;
+        EXPECT_EQ(ours[0], theirs[0]) << "Kbytes\n" << r.out << pmap;
+        EXPECT_EQ(ours[1], theirs[1]) << "RSS\n" << r.out << pmap;
+        EXPECT_EQ(ours[3], theirs[2]) << "Dirty\n" << r.out << pmap;
+        EXPECT_EQ(all, last_row(r.out, "shared kB").empty()) << r.out;
+        // The mapping column shows the base name, as pmap does; the segment list the full path.
+        EXPECT_NE(r.out.find("rw-s-  "), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find(" " + name + "\n"), std::string::npos) << r.out;
+        EXPECT_NE(pmap.find(" " + name + "\n"), std::string::npos) << pmap;
+        EXPECT_NE(r.out.find("/dev/shm/" + name + " ["), std::string::npos) << r.out;
+    }
+}
+
 TEST(memory_cli, root_and_name_select_the_family) {
     const std::string name = unique_name("cli_select");
     shm_guard guard(name);
@@ -264,7 +307,9 @@ TEST(memory_cli, bad_input_gets_a_message_and_an_exit_code) {
         {{"mem", me, "--root", me}, 2, "excludes"},
         {{"mem", "--name", unmapped}, 3, "maps segment '" + unmapped + "'"},
         {{"mem", "--name", unique_name("missing")}, 3, "cannot find segment"},
-        {{"mem", "--watch", "-1", me}, 2, "--watch"},
+        {{"mem", "--watch", "-1", me}, 2, "--watch: SECONDS must be greater than 0 (got -1)"},
+        {{"mem", "--watch", "0", me}, 2, "--watch: SECONDS must be greater than 0 (got 0)"},
+        {{"mem", "--watch", "soon", me}, 2, "SECONDS must be a number of seconds, not 'soon'"},
     };
     for (const expectation& e : cases) {
         const cli_result r = run_cli(e.args);

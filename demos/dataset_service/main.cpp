@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
         "pre-forked workers answering batched top-k similarity queries over a local socket, "
         "rows rewritten in place under a reader-writer lock, and the sum of PSS staying one "
         "copy of the matrix"};
+    app.option_defaults()->always_capture_default();  // --help shows the defaults
     options o;
     add_options(app, o);
     CLI11_PARSE(app, argc, argv);

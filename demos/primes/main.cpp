@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
     CLI::App app{
         "shmpool primes demo: the book's cooperative prime search, serial, in a process "
         "pool, and with a shared \"factor found\" flag"};
+    app.option_defaults()->always_capture_default();  // --help shows the defaults
     settings s;
     add_options(app, s);
     CLI11_PARSE(app, argc, argv);

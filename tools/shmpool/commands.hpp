@@ -24,4 +24,7 @@ struct mem_options {
 };
 void run_mem(const mem_options& o);
 
+/// `shmpool doctor`: checks this machine for shmpool; exit_failed when a problem was found.
+int run_doctor(bool json);
+
 }  // namespace shmpool::cli

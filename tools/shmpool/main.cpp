@@ -8,6 +8,9 @@
 //   shmpool mem PID... [--json]     memory of processes: RSS, PSS, USS, swap, per mapping and
 //                                   per shared segment, with the proof that a segment is held
 //                                   once (also --root PID, --name NAME, --watch SECONDS)
+//   shmpool doctor [--json]         checks this machine for shmpool (the shm directory, huge
+//                                   pages, memory, kernel features, what mem may read, arrays
+//                                   left behind); exit 1 when it found a problem
 //
 // Exit codes:
 //   0  success
@@ -21,6 +24,7 @@
 // The directory is /dev/shm unless the environment variable SHMPOOL_SHM_DIR names another one.
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -60,6 +64,7 @@ struct command_line {
     CLI::App* rm = nullptr;
     CLI::App* gc = nullptr;
     CLI::App* mem = nullptr;
+    CLI::App* doctor = nullptr;
     mem_options mem_opts;
     bool json = false;
     bool dry_run = false;
@@ -87,6 +92,15 @@ struct command_line {
         gc->add_flag("--json", json, "Print JSON: {\"dry_run\": ..., \"removed\": [...]}");
 
         add_mem();
+
+        doctor = app.add_subcommand(
+            "doctor",
+            "Check this machine for shmpool: the shm directory (tmpfs, size, huge pages), "
+            "memory, the kernel features shmpool uses, what `mem` may read, arrays left behind "
+            "by processes that died. Exit code 1 when a problem was found");
+        doctor->add_flag("--json", json,
+                         "Print JSON: {\"checks\": [{\"name\", \"verdict\", \"detail\", "
+                         "\"fix\"}], ...}");
     }
 
     void add_mem() {
@@ -110,7 +124,15 @@ struct command_line {
         CLI::Option* watch = mem->add_option("--watch", o.watch_seconds,
                                              "Print again every SECONDS until interrupted (with "
                                              "--json: one object per line)");
-        watch->check(CLI::PositiveNumber);
+        watch->check(CLI::Validator(
+            [](const std::string& text) -> std::string {
+                char* end = nullptr;
+                const double seconds = std::strtod(text.c_str(), &end);
+                if (text.empty() || end != text.c_str() + text.size())
+                    return "SECONDS must be a number of seconds, not '" + text + "'";
+                return seconds > 0 ? "" : "SECONDS must be greater than 0 (got " + text + ")";
+            },
+            "SECONDS"));
         mem->add_option("--count", o.count, "With --watch: stop after N reports")->needs(watch);
     }
 
@@ -119,6 +141,11 @@ struct command_line {
         if (info->parsed()) return guarded([&] { run_info(name, json); });
         if (rm->parsed()) return run_rm(names);
         if (mem->parsed()) return guarded([&] { run_mem(mem_opts); });
+        if (doctor->parsed()) {
+            int code = exit_ok;
+            const int failed = guarded([&] { code = run_doctor(json); });
+            return failed != exit_ok ? failed : code;
+        }
         return guarded([&] { run_gc(dry_run, json); });
     }
 };
@@ -130,7 +157,8 @@ int parse_failure(const CLI::App& app, const CLI::ParseError& e) {
     if (unknown && extra.front().starts_with('-'))
         fail("unknown option '" + extra.front() + "'", exit_usage);
     else if (unknown)
-        fail("unknown subcommand '" + extra.front() + "': use ls, info, rm, gc or mem", exit_usage);
+        fail("unknown subcommand '" + extra.front() + "': use ls, info, rm, gc, mem or doctor",
+             exit_usage);
     else
         fail(e.what(), exit_usage);
     std::cerr << "Run 'shmpool --help' for more information.\n";

@@ -128,35 +128,51 @@ void print_process_summary(const memory_report& r) {
     print_table(rows, "rlrrrrrrrr");
 }
 
-// The file's path when known ("/dev/shm/grid" rather than "/dev/shm/#3396 (deleted)").
+// The name pmap -x prints: a file's base name ("grid", "libc.so.6"; the shared segments below
+// the tables give full paths), "[ anon ]" and "[ stack ]" for the others.
 std::string mapping_name(const memory_mapping& m) {
-    if (!m.path.empty()) return m.path;
-    return m.name.empty() ? "[ anon ]" : m.name;
+    const std::string& path = !m.path.empty() ? m.path : m.name;
+    if (path.empty()) return "[ anon ]";
+    if (path == "[stack]") return "[ stack ]";
+    if (path.front() == '[') return path;  // [heap], [vdso], [vvar], [vsyscall]: pmap's own
+    const std::string file = path.substr(0, path.find(" (deleted)"));
+    return file.substr(file.rfind('/') + 1);
 }
 
-// One process's mappings, as pmap -x prints them, with PSS and the device:inode key.
+void add_to(memory_mapping& sum, const memory_mapping& m) {
+    sum.kbytes += m.kbytes;
+    sum.rss_kb += m.rss_kb;
+    sum.pss_kb += m.pss_kb;
+    sum.dirty_kb += m.dirty_kb;
+}
+
+table_row sum_row(const std::string& label, const memory_mapping& sum) {
+    return {label, std::to_string(sum.kbytes), std::to_string(sum.rss_kb),
+            std::to_string(sum.pss_kb), std::to_string(sum.dirty_kb)};
+}
+
+// One process's mappings, as pmap -x prints them, with PSS and the device:inode key. The last
+// row, "total kB", sums every mapping as pmap -x does; without --all, the shared mappings alone
+// are listed, summed in the row "shared kB" above it.
 void print_mappings(const process_memory& p, bool all) {
     std::vector<table_row> rows{
         {"Address", "Kbytes", "RSS", "PSS", "Dirty", "Mode", "Dev:Inode", "Mapping"}};
-    memory_mapping sum;
+    memory_mapping shared_sum, total;
     std::size_t shown = 0;
     for (const memory_mapping& m : p.mappings) {
+        add_to(total, m);
         if (!all && !m.is_shared()) continue;
         ++shown;
-        sum.kbytes += m.kbytes;
-        sum.rss_kb += m.rss_kb;
-        sum.pss_kb += m.pss_kb;
-        sum.dirty_kb += m.dirty_kb;
+        add_to(shared_sum, m);
         rows.push_back({hex_address(m.start), std::to_string(m.kbytes), std::to_string(m.rss_kb),
                         std::to_string(m.pss_kb), std::to_string(m.dirty_kb), m.mode,
                         m.dev + " " + std::to_string(m.inode), mapping_name(m)});
     }
     std::cout << "\nPID " << p.pid << " (" << p.command
               << "): " << (all ? "" : std::to_string(shown) + " shared of ") << p.mappings.size()
-              << " mappings\n";
-    if (shown == 0) return;
-    rows.push_back({"total kB", std::to_string(sum.kbytes), std::to_string(sum.rss_kb),
-                    std::to_string(sum.pss_kb), std::to_string(sum.dirty_kb)});
+              << " mappings" << (all ? "" : " (--all lists them all)") << "\n";
+    if (!all && shown > 0) rows.push_back(sum_row("shared kB", shared_sum));
+    rows.push_back(sum_row("total kB", total));
     print_table(rows, "lrrrr");
 }
 
