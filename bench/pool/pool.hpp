@@ -2,8 +2,9 @@
 // figures in three phases, one file each: the warm fill and the workers' memory after it
 // (figures 1 and 5, warm_fill.cpp), the first touch (figure 2, first_touch.cpp), and the
 // dispatch rates and the latency against multiprocessing.Pool (figures 3 and 4, dispatch.cpp);
-// workers.cpp reads what /proc says about the processes (page faults, memory, mappings). This
-// header holds the section titles, the context of the phases and what each file offers.
+// workers.cpp reads each worker's memory from /proc (the page faults and the release of removed
+// arrays are in ../worker_stats.hpp, shared with bench/first_day). This header holds the section
+// titles, the context of the phases and what each file offers.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "bench_support.hpp"
+#include "worker_stats.hpp"
 
 namespace pool_bench {
 
@@ -72,18 +74,7 @@ void run_first_touch(const context& ctx);
 void run_dispatch_and_latency(const context& ctx, const dispatch_sizes& n);
 
 // ---- workers.cpp: what /proc says about processes --------------------------------------------
-
-// After the parent removed `name`: lets the workers drop their mapping (and the kernel free the
-// memory) before the next timed call, so that the next figure does not pay for this one.
-// Returns how long the first empty call took, in ms: that call is where the workers unmap it.
-double let_workers_release(shmpool::process_pool& pool, const std::string& name);
-
-// Minor page faults so far of the pool's workers (/proc/PID/stat).
-double worker_faults(const shmpool::process_pool& pool);
-
-// Minor page faults so far of RUSAGE_SELF (this process, all threads) or RUSAGE_CHILDREN (its
-// reaped children).
-double faults_of(int who);
+// (The page faults and let_workers_release, shared with bench/first_day: worker_stats.hpp.)
 
 // One process's memory, from /proc/PID/smaps_rollup and /proc/PID/smaps, in KiB.
 struct worker_memory {

@@ -1,39 +1,19 @@
-// bench/pool: what /proc says about the processes of a run: the minor page faults of the pool's
-// workers, of this process and of its reaped children; each worker's memory (smaps); and whether
-// the workers still map an array the parent removed.
-#include <sys/resource.h>
-
+// bench/pool: what /proc says about each worker's memory (smaps_rollup and smaps). The page
+// faults and the release of removed arrays are in ../worker_stats.hpp (shared with
+// bench/first_day).
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "pool.hpp"
 
 namespace pool_bench {
 namespace {
-
-// Minor page faults so far of one process (/proc/PID/stat field 10).
-double minor_faults_of(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t paren = text.rfind(')');
-    if (paren == std::string::npos) return no_value;
-    std::istringstream fields(text.substr(paren + 1));
-    std::string field;
-    for (int i = 0; i < 8 && fields >> field; ++i) {
-    }
-    return std::strtod(field.c_str(), nullptr);  // the 8th after ')': minflt
-}
 
 // The "NAME: N kB" fields of a /proc/PID/smaps* file, each summed over the file.
 std::map<std::string, double> read_kb_fields(const std::string& path) {
@@ -53,33 +33,6 @@ std::map<std::string, double> read_kb_fields(const std::string& path) {
 }
 
 }  // namespace
-
-double let_workers_release(shmpool::process_pool& pool, const std::string& name) {
-    const shmpool::call_options quiet = quiet_options();
-    double first_ms = no_value;
-    for (int attempt = 0; attempt < 20 && any_worker_maps(pool, name); ++attempt) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(120));
-        const auto t = clock_type::now();
-        pool.for_each(
-            0, pool.size(), [](std::size_t) {}, quiet);
-        if (attempt == 0) first_ms = seconds_since(t) * 1e3;
-    }
-    if (any_worker_maps(pool, name))
-        std::fprintf(stderr, "warning: the workers still map %s\n", name.c_str());
-    return first_ms;
-}
-
-double worker_faults(const shmpool::process_pool& pool) {
-    double n = 0;
-    for (int pid : pool.worker_pids()) n += minor_faults_of(pid);
-    return n;
-}
-
-double faults_of(int who) {
-    rusage u{};
-    ::getrusage(who, &u);
-    return double(u.ru_minflt);
-}
 
 worker_memory memory_of(int pid) {
     const std::string dir = "/proc/" + std::to_string(pid) + "/";
