@@ -27,6 +27,7 @@
 
 #include "fault_test_support.hpp"
 #include "pool_control.hpp"
+#include "shmpool/call_handle.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/process.hpp"
 #include "shmpool/process_pool.hpp"
@@ -113,6 +114,59 @@ TEST(process_pool_faults, map_and_imap_results_survive_random_sigkills) {
     killer.call_ends();
     EXPECT_EQ(i, 20000u);
     EXPECT_GT(killer.kills(), 0u);
+}
+
+// Submitted calls (process_pool::submit) carry the same guarantee, two in flight at a time:
+// while one runs, the next waits in the queue, each on its own hit-count array. Threads:
+// submit() starts one, so the test runs in a child (a pool refuses a multi-threaded process).
+TEST(process_pool_faults, submitted_calls_never_lose_an_index) {
+    const int rc = run_in_child(
+        [] {
+            outside_killer killer(4321, 3, 1000);
+            process_pool pool(3);
+            killer.watch(pool);
+            const std::size_t first = 100, n = 2000, size = n + 200;
+            const counters a(size), b(size);
+            int calls = 0, deaths = 0;
+            for (int retries : {0, 3}) {
+                const call_options o{
+                    .chunk = 7, .retries = retries, .show_progress = progress::never};
+                for (int k = 0; k < 150; ++k) {
+                    a.zero();
+                    b.zero();
+                    killer.call_starts();
+                    call_handle ha = pool.submit(first, first + n, hit_task{a.array}, o);
+                    call_handle hb = pool.submit(first, first + n, hit_task{b.array}, o);
+                    for (auto [h, c] : {std::pair{&ha, &a}, std::pair{&hb, &b}}) {
+                        std::string wrong;
+                        try {
+                            const call_result r = h->get();
+                            deaths += r.workers_died > 0;
+                            wrong =
+                                check_outcome(c->array.data(), size, first, first + n, &r, nullptr);
+                        } catch (const worker_died_error& e) {
+                            ++deaths;
+                            wrong =
+                                check_outcome(c->array.data(), size, first, first + n, nullptr, &e);
+                        }
+                        ++calls;
+                        if (!wrong.empty()) {
+                            ADD_FAILURE()
+                                << "retries " << retries << ", pair " << k << ": " << wrong;
+                            return 1;
+                        }
+                    }
+                    killer.call_ends();
+                }
+            }
+            std::fprintf(stderr, "submitted: %d calls, %d saw deaths, %zu kills\n", calls, deaths,
+                         static_cast<std::size_t>(killer.kills()));
+            EXPECT_EQ(calls, 600);
+            EXPECT_GT(deaths, 50) << "too few calls saw a worker die: the test tests little";
+            return ::testing::Test::HasFailure() ? 1 : 0;
+        },
+        std::chrono::seconds(240));
+    EXPECT_EQ(rc, 0) << "the child failed (its messages are above); -1: timed out";
 }
 
 }  // namespace

@@ -196,4 +196,12 @@ public:
     using error::error;
 };
 
+/// process_pool::submit() found the pool's queue of submitted calls full, and the pool was made
+/// with pool_options{.queue_full = when_queue_full::throw_error}: wait for (get()) an earlier
+/// call, or raise pool_options::max_queued.
+class SHMPOOL_API queue_full_error : public error {
+public:
+    using error::error;
+};
+
 }  // namespace shmpool

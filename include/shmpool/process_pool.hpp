@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shmpool/call_handle.hpp"
 #include "shmpool/detail/export.hpp"
 #include "shmpool/detail/imap_range.hpp"
 #include "shmpool/detail/pool_tasks.hpp"
@@ -87,19 +88,10 @@ struct call_options {
     }
 };
 
-/// What a finished call did.
-struct call_result {
-    /// Indices whose task ran to the end, each counted once: the range's size unless the call
-    /// was cancelled.
-    std::size_t completed = 0;
-    /// The call was stopped early by cancel() or cancel_call().
-    bool cancelled = false;
-    /// Workers that died during the call; each was replaced, and call_options::retries ran
-    /// what they had not completed.
-    std::size_t workers_died = 0;
-    /// Indices a worker was running when it died, which the call then ran again: their task ran
-    /// more than once, the first time perhaps in part. Every other index ran exactly once.
-    std::vector<std::size_t> rerun;
+/// What process_pool::submit() does when pool_options::max_queued calls already wait to start.
+enum class when_queue_full : std::uint8_t {
+    block,        ///< waits until the pool starts one of them (backpressure)
+    throw_error,  ///< throws queue_full_error at once
 };
 
 /// Options of a pool.
@@ -109,8 +101,11 @@ struct pool_options {
     /// lock a vanished thread held, so by default the constructor refuses; set this only if you
     /// know every such thread is fork-safe.
     bool allow_threads = false;
+    /// Calls submit() may queue behind the running one, at most; 0: no limit.
+    std::size_t max_queued = 64;
+    /// What submit() does when max_queued calls are queued.
+    when_queue_full queue_full = when_queue_full::block;
 };
-
 
 /// A pool of worker processes, forked once and reused by every call.
 ///
@@ -246,6 +241,44 @@ public:
         }
     }
 
+    /// Starts for_each(first, last, fn, opts) and returns at once: the call runs in the
+    /// workers while this thread goes on, and the returned call_handle waits for it (wait(),
+    /// done(), wait_for()), stops it (cancel()) and gives its call_result or rethrows its error
+    /// (get()). Submitted calls run one at a time, in the order they were submitted (calls from
+    /// several threads included); at most pool_options::max_queued wait to start, beyond which
+    /// submit() blocks or throws queue_full_error, as pool_options::queue_full says. The task
+    /// follows for_each()'s rules (captures by value). Throws error when the pool is broken.
+    ///
+    /// The calls run on a thread of this process that the first submit() starts: construct
+    /// every process_pool before the first submit(), since a pool refuses to start in a
+    /// process that runs threads (pool_options::allow_threads).
+    /// @code
+    /// shmpool::call_handle a = pool.submit(0, rows, [grid](std::size_t r) { blur(grid, r); });
+    /// shmpool::call_handle b = pool.submit(0, rows, [grid](std::size_t r) { edges(grid, r); });
+    /// load_next_image();                   // meanwhile, in this thread
+    /// a.get();                             // rethrows a's worker_error, if a task threw
+    /// b.get();
+    /// @endcode
+    template <class F>
+    [[nodiscard]] call_handle submit(std::size_t first, std::size_t last, F fn,
+                                     const call_options& opts = {}) {
+        detail::check_task<F>();
+        warn_of_stack_captures(fn, "submit");
+        return enqueue([this, first, last, fn, opts] { return run_task(first, last, fn, opts); });
+    }
+
+    /// submit() in the checked form (see the checked for_each): the arguments are copied when
+    /// submit() is called, so the caller's containers may change or go away afterwards.
+    template <class F, class... A>
+    [[nodiscard]] call_handle submit(std::size_t first, std::size_t last, F fn,
+                                     const detail::task_args<A...>& args,
+                                     const call_options& opts = {}) {
+        detail::check_checked_task<F, A...>();
+        auto p = std::make_shared<detail::prepared_task<F, A...>>(fn, args);
+        return enqueue(
+            [this, first, last, p, opts] { return run_task(first, last, p->task, opts); });
+    }
+
     /// Calls fn(row) for every row of `array` (a shared_array: row i is the slice i of its first
     /// dimension), in the workers, applying the first-touch treatment of
     /// call_options::touch_rows() itself: a worker maps a chunk's rows with one read fault per
@@ -277,6 +310,7 @@ public:
     static std::size_t usable_cores() noexcept;
 
 private:
+    call_handle enqueue(std::function<call_result()> job);
     call_result run(std::size_t first, std::size_t last, detail::range_runner runner,
                     const void* task, std::size_t task_size, const call_options& opts);
 

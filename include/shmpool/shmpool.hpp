@@ -16,12 +16,13 @@
 // @endcode
 //
 // One header per concept: shared_array.hpp (arrays), process_pool.hpp (the pool), value.hpp
-// (shared values), robust_mutex.hpp, shared_rwlock.hpp, semaphore.hpp, barrier.hpp, event.hpp
+// (shared values), call_handle.hpp (a submitted call), robust_mutex.hpp, shared_rwlock.hpp, semaphore.hpp, barrier.hpp, event.hpp
 // and file_lock.hpp (locks), catalog.hpp (ls, gc), memory.hpp (who holds what), process.hpp
 // (waiting for a child), error.hpp (the exceptions, all derived from shmpool::error).
 #pragma once
 
 #include "shmpool/barrier.hpp"
+#include "shmpool/call_handle.hpp"
 #include "shmpool/catalog.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/error.hpp"

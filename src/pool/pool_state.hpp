@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "pool_control.hpp"
 #include "pool_ledger.hpp"
 #include "progress_line.hpp"
+#include "submission.hpp"
 
 namespace shmpool::detail {
 
@@ -24,6 +26,13 @@ struct pool_state {
     file_descriptor requests;  // write end of the zygote's request pipe
     bool broken = false;
     std::mutex call_mutex;
+    // submit(): which call runs (for a handle's cancel()), and the queue of submitted calls,
+    // made by the first submit().
+    std::shared_ptr<call_canceller> canceller = std::make_shared<call_canceller>();
+    std::size_t max_queued = 0;
+    when_queue_full queue_full = when_queue_full::block;
+    std::once_flag submissions_started;
+    std::unique_ptr<submission_queue> submissions;
 };
 
 /// Asks the zygote for a (new) worker in slot `index`.

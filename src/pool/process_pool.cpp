@@ -116,8 +116,11 @@ process_pool::process_pool(std::size_t workers, const pool_options& opts)
                                      std::to_string(max_workers));
     const std::size_t threads = opts.allow_threads ? 1 : settled_threads_of_this_process();
     if (threads > 1) refuse_threads(workers, threads);
+    state_->max_queued = opts.max_queued;
+    state_->queue_full = opts.queue_full;
     try {
         start_pool(*state_, workers);
+        state_->canceller->control = state_->control;
         ensure_workers_ready(*state_);
     } catch (...) {
         stop_pool(*state_);
@@ -126,7 +129,10 @@ process_pool::process_pool(std::size_t workers, const pool_options& opts)
 }
 
 process_pool::~process_pool() {
-    if (state_) detail::stop_pool(*state_);
+    if (!state_) return;
+    state_->submissions.reset();  // queued calls end cancelled, the running one is stopped
+    state_->canceller->detach();
+    detail::stop_pool(*state_);
 }
 
 std::size_t process_pool::size() const noexcept { return state_->workers; }
@@ -161,9 +167,12 @@ call_result process_pool::run(std::size_t first, std::size_t last, detail::range
     c.call.task_size = task_size;
     c.call.touches_rows = static_cast<bool>(opts.touched_rows);
     c.call.rows = opts.touched_rows.rows_;
-    c.stop.store(0, std::memory_order_relaxed);
-    c.cancelled.store(0, std::memory_order_relaxed);
     c.failure.claimed.store(0, std::memory_order_relaxed);
+    s.canceller->begin(current_submission());  // clears stop and cancelled
+    struct call_end {
+        call_canceller& canceller;
+        ~call_end() { canceller.end(); }
+    } end{*s.canceller};
     return run_call(s, first, last, opts);
 }
 
