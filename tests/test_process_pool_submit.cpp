@@ -273,6 +273,23 @@ TEST(process_pool_submit, handles_outlive_their_pool_as_cancelled_calls) {
     });
 }
 
+TEST(process_pool_submit, its_thread_ends_with_the_queue_so_a_new_pool_may_start) {
+    in_child([] {
+        process_pool pool(2);
+        counter_array hits(100);
+        for (int round = 0; round < 3; ++round) {
+            EXPECT_EQ(pool.submit(0, 100, [h = hits.array](std::size_t i) { h.view()(i) += 1; })
+                          .get()
+                          .completed,
+                      100u);
+            // The queue is empty: its thread ends, and a pool (which refuses to start in a
+            // multi-threaded process) may be constructed again.
+            EXPECT_NO_THROW(process_pool(1)) << "round " << round;
+        }
+        for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(hits[i], 3) << i;
+    });
+}
+
 TEST(process_pool_submit, an_empty_handle_says_so) {
     call_handle h;
     EXPECT_FALSE(h.valid());

@@ -249,9 +249,9 @@ public:
     /// submit() blocks or throws queue_full_error, as pool_options::queue_full says. The task
     /// follows for_each()'s rules (captures by value). Throws error when the pool is broken.
     ///
-    /// The calls run on a thread of this process that the first submit() starts: construct
-    /// every process_pool before the first submit(), since a pool refuses to start in a
-    /// process that runs threads (pool_options::allow_threads).
+    /// The calls run on a thread of this process, which submit() starts and which ends when no
+    /// submitted call is left: while one is queued or running, this process runs that thread,
+    /// and a process_pool constructed meanwhile refuses to start (pool_options::allow_threads).
     /// @code
     /// shmpool::call_handle a = pool.submit(0, rows, [grid](std::size_t r) { blur(grid, r); });
     /// shmpool::call_handle b = pool.submit(0, rows, [grid](std::size_t r) { edges(grid, r); });

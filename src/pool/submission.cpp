@@ -81,7 +81,6 @@ submission_queue::~submission_queue() {
         stopping_ = true;
         never_started.swap(queue_);
     }
-    work_cv_.notify_all();
     space_cv_.notify_all();
     for (const auto& call : never_started) call->finish(cancelled_result(), nullptr);
     canceller_->cancel_submitted();
@@ -98,8 +97,13 @@ void submission_queue::push(std::shared_ptr<submitted_call> call) {
     space_cv_.wait(lock, [&] { return stopping_ || has_room(); });
     if (stopping_) throw error("process_pool::submit: the pool is being destroyed");
     queue_.push_back(std::move(call));
-    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
-    work_cv_.notify_one();
+    if (!thread_running_) {
+        // The last thread left when the queue ran dry (it takes the lock no more): join it,
+        // start another.
+        if (thread_.joinable()) thread_.join();
+        thread_running_ = true;
+        thread_ = std::thread([this] { loop(); });
+    }
 }
 
 void submission_queue::loop() {
@@ -107,8 +111,10 @@ void submission_queue::loop() {
         std::shared_ptr<submitted_call> call;
         {
             std::unique_lock lock(m_);
-            work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping
+            if (queue_.empty()) {  // nothing to run: the thread ends (push() starts another)
+                thread_running_ = false;
+                return;
+            }
             call = std::move(queue_.front());
             queue_.pop_front();
         }

@@ -62,7 +62,9 @@ struct submitted_call {
 /// The submitted call this thread is running (the submission thread), or null.
 const submitted_call* current_submission() noexcept;
 
-/// The queue of submitted calls and the thread that runs them.
+/// The queue of submitted calls and the thread that runs them. The thread ends as soon as the
+/// queue is empty, so that the process is single-threaded again between bursts of submit()
+/// (a process_pool can then be constructed); the next push() starts another.
 class submission_queue {
 public:
     submission_queue(std::size_t max_queued, when_queue_full full,
@@ -84,9 +86,10 @@ private:
     when_queue_full full_;
     std::shared_ptr<call_canceller> canceller_;
     std::mutex m_;
-    std::condition_variable work_cv_, space_cv_;
+    std::condition_variable space_cv_;
     std::deque<std::shared_ptr<submitted_call>> queue_;
     bool stopping_ = false;
+    bool thread_running_ = false;  // thread_ runs loop(); it ends when the queue is empty
     std::thread thread_;
 };
 
