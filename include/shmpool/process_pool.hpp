@@ -217,10 +217,23 @@ public:
     }
 
     /// A lazy, ordered map: iterating the returned range yields fn(first), fn(first + 1), ...
-    /// computed by the workers `window` indices at a time (0: a window of about 16 MiB of
-    /// results). Memory stays flat whatever the length of the range: at most `window` results
-    /// exist at once. The pool must outlive the range; no other call may run on the pool while
-    /// the range is being iterated (they would wait: calls are serialised). Results as map().
+    /// The workers compute ahead of the consumer into a ring of `window` result slots in shared
+    /// memory (0: about 16 MiB of them), in four windows submitted ahead (see submit()): a
+    /// worker waits only when the ring is full, the consumer only when the next result is not
+    /// there yet, and a slot is reused once the consumer has moved past it. Memory stays flat
+    /// whatever the length of the range. Results as map().
+    ///
+    /// Failures reach the consumer in order: a task's worker_error, or a worker_died_error for
+    /// the first index a dead worker did not complete (after call_options::retries), is thrown
+    /// by the iterator at that index, after every earlier result. Destroying the range before
+    /// its end stops the work in flight and waits for it (a worker finishes the index it is
+    /// on). process_pool::cancel() ends the iteration early. The pool must outlive the range;
+    /// other calls on the pool wait for the windows already submitted.
+    /// @code
+    /// double total = 0;
+    /// for (double x : pool.imap(0, 1'000'000'000, [](std::size_t i) { return 0.5 * i; }))
+    ///     total += x;                  // the workers compute the next results meanwhile
+    /// @endcode
     template <class F>
     auto imap(std::size_t first, std::size_t last, F fn, std::size_t window = 0,
               const call_options& opts = {}) {
@@ -229,15 +242,24 @@ public:
             detail::check_result<R>();
             return 0;  // not reached
         } else {
+            detail::check_task<F>();
             warn_of_stack_captures(fn, "imap");
             using stored = typename detail::result_codec<R>::stored;
-            if (window == 0)
-                window = std::max<std::size_t>(1, (std::size_t{16} << 20) / sizeof(stored));
-            return imap_range<R>(
-                first, last, window,
-                [this, fn, opts](const detail::array_ref& out, std::size_t b, std::size_t e) {
-                    run_task(b, e, detail::result_writer<F, R>{fn, out, b}, opts);
+            const std::size_t n = last > first ? last - first : 0;
+            if (window == 0) window = (std::size_t{16} << 20) / (sizeof(stored) + 8);
+            window = std::max<std::size_t>(1, std::min(window, std::max<std::size_t>(n, 1)));
+            const detail::ring_layout layout =
+                detail::make_ring_layout(first, window, sizeof(stored), alignof(stored));
+            auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
+            auto core = std::make_unique<detail::stream_core>(
+                first, last, stream_windows, layout, ring->bytes(),
+                [this, fn, opts, ref = ring->ref(), layout](std::size_t b, std::size_t e) {
+                    using task = detail::ring_task<detail::value_write<F, R>>;
+                    return enqueue([this, b, e, t = task{{fn}, ref, layout}, opts] {
+                        return run_task(b, e, t, opts);
+                    });
                 });
+            return imap_range<R>(first, last, std::move(ring), std::move(core));
         }
     }
 
@@ -310,6 +332,7 @@ public:
     static std::size_t usable_cores() noexcept;
 
 private:
+    static constexpr std::size_t stream_windows = 4;  // windows of a stream submitted ahead
     call_handle enqueue(std::function<call_result()> job);
     call_result run(std::size_t first, std::size_t last, detail::range_runner runner,
                     const void* task, std::size_t task_size, const call_options& opts);

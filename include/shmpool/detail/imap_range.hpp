@@ -1,25 +1,24 @@
-// shmpool::imap_range, the lazy ordered range process_pool::imap() returns.
+// shmpool::imap_range, the lazy ordered range process_pool::imap() returns: results computed by
+// the workers into a ring of slots in shared memory ahead of the consumer (stream_core.hpp).
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
-#include <cstring>
-#include <functional>
 #include <iterator>
+#include <memory>
+#include <optional>
 
 #include "shmpool/detail/pool_tasks.hpp"
-#include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/stream_core.hpp"
 
 namespace shmpool {
 
 class process_pool;
 
-/// The lazy range process_pool::imap() returns. Input range: iterate it once.
+/// The lazy range process_pool::imap() returns. Input range: iterate it once. Destroying it
+/// before its end stops the work still in flight (and waits for it to stop).
 template <class R>
 class imap_range {
 public:
-    using batch_runner = std::function<void(const detail::array_ref&, std::size_t, std::size_t)>;
-
     class iterator {
     public:
         using value_type = R;
@@ -40,43 +39,44 @@ public:
         imap_range* range_;
     };
 
-    /// Computes the first window and returns an iterator to the first result.
+    /// Waits for the first result and returns an iterator to it.
     iterator begin() {
         advance();
         return iterator(this);
     }
     std::default_sentinel_t end() const noexcept { return {}; }
 
-    /// Whether iteration has gone past the last result.
+    /// Whether iteration has gone past the last result (or the call was cancelled).
     bool finished() const noexcept { return next_ > last_; }
 
 private:
     friend class process_pool;
-    imap_range(std::size_t first, std::size_t last, std::size_t window, batch_runner run)
-        : buffer_(window * sizeof(typename detail::result_codec<R>::stored)),
-          run_(std::move(run)),
-          next_(first),
-          last_(last),
-          window_(window) {}
+    using stored = typename detail::result_codec<R>::stored;
+
+    imap_range(std::size_t first, std::size_t last, std::unique_ptr<detail::result_buffer> ring,
+               std::unique_ptr<detail::stream_core> core)
+        : ring_(std::move(ring)), core_(std::move(core)), next_(first), last_(last) {}
 
     void advance() {
         if (next_ >= last_) {
             next_ = last_ + 1;  // past the end
             return;
         }
-        if (next_ >= batch_end_) {
-            batch_begin_ = next_;
-            batch_end_ = std::min(last_, next_ + window_);
-            run_(buffer_.ref(), batch_begin_, batch_end_);
+        const std::byte* slot = core_->wait_ready(next_);
+        if (!slot) {  // cancelled: no result at next_
+            next_ = last_ + 1;
+            return;
         }
-        current_ = detail::read_result<R>(buffer_.data(), next_ - batch_begin_);
+        stored s;
+        std::memcpy(&s, slot, sizeof s);
+        current_ = detail::result_codec<R>::decode(s);
         ++next_;
+        core_->release_below(next_);  // copied out: the slot is free
     }
 
-    detail::result_buffer buffer_;
-    batch_runner run_;
-    std::size_t next_, last_, window_;
-    std::size_t batch_begin_ = 0, batch_end_ = 0;
+    std::unique_ptr<detail::result_buffer> ring_;  // declared first: destroyed last
+    std::unique_ptr<detail::stream_core> core_;
+    std::size_t next_, last_;
     R current_{};
 };
 

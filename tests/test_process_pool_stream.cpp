@@ -1,0 +1,224 @@
+// Tests of process_pool::imap as a stream: results in order through a ring of slots reused
+// many times (each result carries a checksum of its index), workers running ahead of the
+// consumer but never more than the ring, a range destroyed early stopping its work, a task's
+// exception and a worker's death reaching the consumer at their index after every earlier
+// result, and cancel() ending the iteration.
+//
+// imap submits its windows through submit()'s thread: the tests run in a child
+// (test::run_in_child), as a pool refuses to start in a process that runs threads.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "pool_test_support.hpp"
+#include "shmpool/error.hpp"
+#include "shmpool/process_pool.hpp"
+#include "shmpool/shared_array.hpp"
+#include "test_support.hpp"
+
+namespace shmpool {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace test;
+
+void in_child(const std::function<void()>& body, std::chrono::seconds limit = 60s) {
+    const int rc = run_in_child(
+        [&] {
+            body();
+            return ::testing::Test::HasFailure() ? 1 : 0;
+        },
+        limit);
+    EXPECT_EQ(rc, 0) << "the child failed (its messages are above); -1: timed out";
+}
+
+using block = std::array<std::uint64_t, 8>;
+
+block block_of(std::size_t i) {
+    block b{};
+    std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+    for (std::size_t k = 0; k + 1 < b.size(); ++k) b[k] = x = x * 6364136223846793005ull + k;
+    b.back() = i;
+    return b;
+}
+
+TEST(process_pool_stream, results_come_in_order_through_a_small_ring_reused_many_times) {
+    in_child([] {
+        process_pool pool(2);
+        std::size_t i = 0, wrong = 0;
+        for (const block& b :
+             pool.imap(0, 100000, [](std::size_t k) { return block_of(k); }, 64, {.chunk = 3})) {
+            if (b != block_of(i) && ++wrong <= 3) ADD_FAILURE() << "result " << i << " is wrong";
+            ++i;
+        }
+        EXPECT_EQ(i, 100000u);
+        EXPECT_EQ(wrong, 0u);
+    });
+}
+
+// The size of the stream's ring in /dev/shm (shmpool-results-PID-*), 0 when there is none.
+std::size_t ring_bytes_in_dev_shm() {
+    const std::string prefix = "shmpool-results-" + std::to_string(::getpid()) + "-";
+    std::size_t bytes = 0;
+    DIR* d = ::opendir("/dev/shm");
+    if (!d) return 0;
+    while (const dirent* e = ::readdir(d)) {
+        if (std::string(e->d_name).rfind(prefix, 0) != 0) continue;
+        struct stat st {};
+        if (::stat(("/dev/shm/" + std::string(e->d_name)).c_str(), &st) == 0)
+            bytes += static_cast<std::size_t>(st.st_size);
+    }
+    ::closedir(d);
+    return bytes;
+}
+
+TEST(process_pool_stream, workers_run_ahead_but_never_beyond_the_ring) {
+    in_child([] {
+        process_pool pool(2);
+        counter_array produced(1);
+        const shared_array<std::int32_t> p = produced.array;
+        constexpr std::size_t ring = 256;
+        auto range = pool.imap(
+            0, 1'000'000,
+            [p](std::size_t k) {
+                std::atomic_ref<std::int32_t>(p.data()[0]).fetch_add(1);
+                return k;
+            },
+            ring);
+        auto it = range.begin();
+        EXPECT_EQ(*it, 0u);
+        // The consumer holds result 0: the workers fill the rest of the ring, and stop there.
+        const auto deadline = clock_type::now() + 10s;
+        while (produced[0] < static_cast<std::int32_t>(ring) && clock_type::now() < deadline)
+            std::this_thread::sleep_for(1ms);
+        EXPECT_EQ(produced[0], static_cast<std::int32_t>(ring)) << "did not run ahead";
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(produced[0], static_cast<std::int32_t>(ring)) << "ran beyond the ring";
+        // Memory stays flat: the ring is all there is, whatever the length of the range.
+        EXPECT_GT(ring_bytes_in_dev_shm(), 0u);
+        EXPECT_LT(ring_bytes_in_dev_shm(), 64u * 1024u);
+        std::size_t expected = 1;
+        for (++it; expected < 5000; ++it, ++expected) ASSERT_EQ(*it, expected);
+    });
+}
+
+TEST(process_pool_stream, destroying_a_range_early_stops_its_work_and_the_pool_goes_on) {
+    in_child([] {
+        process_pool pool(2);
+        counter_array ran(1);
+        const shared_array<std::int32_t> r = ran.array;
+        {
+            std::size_t seen = 0;
+            for (std::size_t v : pool.imap(
+                     0, 1'000'000'000,
+                     [r](std::size_t k) {
+                         std::this_thread::sleep_for(100us);
+                         std::atomic_ref<std::int32_t>(r.data()[0]).fetch_add(1);
+                         return k;
+                     },
+                     1000)) {
+                ASSERT_EQ(v, seen);
+                if (++seen == 10) break;  // the range is destroyed here
+            }
+        }
+        const std::int32_t after_stop = ran[0];
+        EXPECT_LE(after_stop, 1000 + 2) << "work ran beyond the ring";
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(ran[0], after_stop) << "work went on after the range was destroyed";
+        EXPECT_EQ(pool.for_each(0, 100, [](std::size_t) {}).completed, 100u);
+        EXPECT_NO_THROW(process_pool(1)) << "the range's thread should be gone";
+    });
+}
+
+TEST(process_pool_stream, a_tasks_exception_comes_at_its_index_after_every_earlier_result) {
+    in_child([] {
+        process_pool pool(3);
+        for (std::size_t chunk : {1u, 7u, 0u}) {
+            std::size_t next = 0;
+            try {
+                for (std::size_t v : pool.imap(0, 20000,
+                                               [](std::size_t k) {
+                                                   if (k == 4321)
+                                                       throw std::runtime_error("bad item 4321");
+                                                   return k * 3;
+                                               },
+                                               512, {.chunk = chunk})) {
+                    ASSERT_EQ(v, next * 3) << "chunk " << chunk;
+                    ++next;
+                }
+                ADD_FAILURE() << "chunk " << chunk << ": no exception";
+            } catch (const worker_error& e) {
+                EXPECT_EQ(e.index(), 4321u) << "chunk " << chunk;
+                EXPECT_EQ(next, 4321u) << "chunk " << chunk << ": results before the error";
+            }
+        }
+        EXPECT_EQ(pool.for_each(0, 100, [](std::size_t) {}).completed, 100u);
+    });
+}
+
+// The task SIGKILLs its own worker at index `at`, once (the shared flag says it happened).
+struct die_once {
+    shared_array<std::int32_t> died;
+    std::size_t at;
+    std::size_t operator()(std::size_t k) const {
+        if (k == at && std::atomic_ref<std::int32_t>(died.data()[0]).exchange(1) == 0) {
+            no_core_dump();
+            ::kill(::getpid(), SIGKILL);
+        }
+        return k + 1;
+    }
+};
+
+TEST(process_pool_stream, a_dead_worker_is_reported_at_its_index_or_retried) {
+    in_child([] {
+        process_pool pool(2);
+        counter_array died(1);
+        std::size_t next = 0;
+        try {
+            for (std::size_t v : pool.imap(0, 5000, die_once{died.array, 3000}, 256))
+                ASSERT_EQ(v, ++next);
+            ADD_FAILURE() << "no worker_died_error";
+        } catch (const worker_died_error& e) {
+            EXPECT_EQ(e.first_lost(), 3000u) << e.what();
+            EXPECT_EQ(next, 3000u) << "results before the lost index";
+        }
+        died.zero();
+        next = 0;
+        for (std::size_t v : pool.imap(0, 5000, die_once{died.array, 3000}, 256, {.retries = 2}))
+            ASSERT_EQ(v, ++next);
+        EXPECT_EQ(next, 5000u);
+        EXPECT_EQ(died[0], 1) << "the worker did not die: the test tests nothing";
+    });
+}
+
+TEST(process_pool_stream, cancel_call_ends_the_iteration) {
+    in_child([] {
+        process_pool pool(2);
+        std::size_t n = 0;
+        for (std::size_t v : pool.imap(0, 1'000'000,
+                                       [](std::size_t k) {
+                                           if (k == 2000) cancel_call();
+                                           return k;
+                                       },
+                                       100, {.chunk = 1})) {
+            ASSERT_EQ(v, n);
+            ++n;
+        }
+        EXPECT_LT(n, 1'000'000u);
+        EXPECT_LE(n, 2001u);
+        EXPECT_EQ(pool.for_each(0, 100, [](std::size_t) {}).completed, 100u);
+    });
+}
+
+}  // namespace
+}  // namespace shmpool
