@@ -28,7 +28,7 @@ LAYERS = {
                 "detail/object_storage.hpp", "shared_object.hpp"],
     "sync": ["robust_mutex.hpp", "shared_rwlock.hpp", "semaphore.hpp", "barrier.hpp",
              "event.hpp", "file_lock.hpp", "value.hpp", "detail/value_storage.hpp"],
-    "pool": ["process_pool.hpp", "call_handle.hpp", "detail/stream_core.hpp", "detail/pool_tasks.hpp", "detail/imap_range.hpp",
+    "pool": ["process_pool.hpp", "call_handle.hpp", "detail/stream_core.hpp", "detail/stream_ranges.hpp", "detail/pool_tasks.hpp", "detail/imap_range.hpp",
              "detail/task_args.hpp"],
     "inspect": ["memory.hpp"],
     "umbrella": ["shmpool.hpp"],

@@ -77,8 +77,9 @@ TEST(process_pool_faults, random_sigkills_never_lose_an_index) {
     EXPECT_GT(deaths, 100) << "too few calls saw a worker die: the test tests little";
 }
 
-// map() and imap() carry the same guarantee: their results are those of every index.
-TEST(process_pool_faults, map_and_imap_results_survive_random_sigkills) {
+// map(), imap(), imap_unordered() and imap_blocks() carry the same guarantee: their results are
+// those of every index.
+TEST(process_pool_faults, map_and_stream_results_survive_random_sigkills) {
     outside_killer killer(99, 2, 2000);
     process_pool pool(3);
     killer.watch(pool);
@@ -113,6 +114,31 @@ TEST(process_pool_faults, map_and_imap_results_survive_random_sigkills) {
     }
     killer.call_ends();
     EXPECT_EQ(i, 20000u);
+
+    // imap_unordered and imap_blocks: every index once, with its own result.
+    std::vector<int> seen(20000, 0);
+    killer.call_starts();
+    for (const auto& [j, v] : pool.imap_unordered(
+             0, 20000, [](std::size_t k) { return k * k; }, 1000, o)) {
+        ASSERT_EQ(v, j * j) << "imap_unordered result " << j;
+        ++seen[j];
+    }
+    killer.call_ends();
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 20000);
+    std::size_t blocks = 0;
+    killer.call_starts();
+    for (const auto& b : pool.imap_blocks<std::uint32_t>(
+             0, 5000, {4, 4},
+             [](std::size_t k, block_out<std::uint32_t>&out) {
+                 for (std::size_t e = 0; e < 16; ++e) out.data()[e] = std::uint32_t(k * 16 + e);
+             },
+             256, o)) {
+        for (std::size_t e = 0; e < 16; ++e)
+            ASSERT_EQ(b.data()[e], std::uint32_t(blocks * 16 + e)) << "block " << blocks;
+        ++blocks;
+    }
+    killer.call_ends();
+    EXPECT_EQ(blocks, 5000u);
     EXPECT_GT(killer.kills(), 0u);
 }
 

@@ -12,13 +12,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pool_test_support.hpp"
 #include "shmpool/error.hpp"
@@ -43,6 +46,13 @@ void in_child(const std::function<void()>& body, std::chrono::seconds limit = 60
 }
 
 using block = std::array<std::uint64_t, 8>;
+
+// A shared flag a task waits for.
+struct gate_flag {
+    counter_array flag{1};
+    shared_array<std::int32_t> a = flag.array;
+    void open() const { std::atomic_ref<std::int32_t>(a.data()[0]).store(1); }
+};
 
 block block_of(std::size_t i) {
     block b{};
@@ -217,6 +227,128 @@ TEST(process_pool_stream, cancel_call_ends_the_iteration) {
         EXPECT_LT(n, 1'000'000u);
         EXPECT_LE(n, 2001u);
         EXPECT_EQ(pool.for_each(0, 100, [](std::size_t) {}).completed, 100u);
+    });
+}
+
+// --- imap_unordered ------------------------------------------------------------------------
+
+TEST(process_pool_stream, unordered_yields_every_index_once_with_its_result) {
+    in_child([] {
+        process_pool pool(3);
+        constexpr std::size_t n = 50000;
+        std::vector<int> seen(n, 0);
+        std::size_t count = 0, out_of_order = 0, last = 0;
+        for (const auto& [i, b] : pool.imap_unordered(
+                 0, n, [](std::size_t k) { return block_of(k); }, 128)) {
+            ASSERT_LT(i, n);
+            ASSERT_EQ(b, block_of(i)) << "result of " << i;
+            ++seen[i];
+            out_of_order += count > 0 && i < last;
+            last = i;
+            ++count;
+        }
+        EXPECT_EQ(count, n);
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(n));
+        std::fprintf(stderr, "unordered: %zu of %zu results came before a lower index\n",
+                     out_of_order, n);
+    });
+}
+
+TEST(process_pool_stream, unordered_does_not_wait_for_a_slow_index) {
+    in_child([] {
+        process_pool pool(2);
+        gate_flag slow;
+        std::size_t before_slow = 0;
+        bool slow_seen = false;
+        for (const auto& [i, v] : pool.imap_unordered(
+                 0, 64,
+                 [g = slow.a](std::size_t k) {
+                     if (k == 0)  // index 0 waits until the consumer saw others
+                         while (std::atomic_ref<std::int32_t>(g.data()[0]).load() == 0)
+                             std::this_thread::sleep_for(1ms);
+                     return k;
+                 },
+                 64, {.chunk = 1})) {
+            EXPECT_EQ(v, i);
+            if (i == 0) {
+                slow_seen = true;
+            } else if (!slow_seen && ++before_slow == 10) {
+                slow.open();
+            }
+        }
+        EXPECT_TRUE(slow_seen);
+        EXPECT_GE(before_slow, 10u) << "results waited behind the slow index 0";
+    });
+}
+
+TEST(process_pool_stream, unordered_delivers_what_completed_then_the_error) {
+    in_child([] {
+        process_pool pool(2);
+        std::vector<int> seen(3000, 0);
+        try {
+            for (const auto& [i, v] :
+                 pool.imap_unordered(0, 3000,
+                                     [](std::size_t k) {
+                                         if (k == 1234) throw std::runtime_error("bad 1234");
+                                         return k;
+                                     },
+                                     3000, {.chunk = 5})) {
+                ASSERT_EQ(v, i);
+                ++seen[i];
+            }
+            ADD_FAILURE() << "no exception";
+        } catch (const worker_error& e) {
+            EXPECT_EQ(e.index(), 1234u);
+        }
+        for (std::size_t i = 0; i < 1234; ++i) EXPECT_EQ(seen[i], 1) << i;
+        EXPECT_EQ(seen[1234], 0);
+    });
+}
+
+// --- imap_blocks ---------------------------------------------------------------------------
+
+TEST(process_pool_stream, blocks_are_written_and_read_in_place_in_order) {
+    in_child([] {
+        process_pool pool(2);
+        std::size_t n = 0;
+        auto range = pool.imap_blocks<float>(
+            0, 300, {32, 16},
+            [](std::size_t i, shmpool::block_out<float>& out) {
+                for (std::size_t r = 0; r < 32; ++r)
+                    for (std::size_t c = 0; c < 16; ++c)
+                        out(r, c) = static_cast<float>(i * 1000 + r * 16 + c);
+            },
+            8);
+        for (const auto& img : range) {
+            ASSERT_EQ(img.dimension(), 2u);
+            ASSERT_EQ(img.shape()[0], 32u);
+            ASSERT_EQ(img.shape()[1], 16u);
+            EXPECT_EQ(range.index(), n);
+            for (std::size_t r = 0; r < 32; ++r)
+                for (std::size_t c = 0; c < 16; ++c)
+                    ASSERT_EQ(img(r, c), static_cast<float>(n * 1000 + r * 16 + c))
+                        << "block " << n << " (" << r << ", " << c << ")";
+            ++n;
+        }
+        EXPECT_EQ(n, 300u);
+    });
+}
+
+TEST(process_pool_stream, a_bad_block_shape_is_refused_with_the_shape) {
+    in_child([] {
+        process_pool pool(1);
+        const auto fill = [](std::size_t, shmpool::block_out<double>& out) { out.fill(1); };
+        for (const std::vector<std::size_t>& bad :
+             {std::vector<std::size_t>{}, std::vector<std::size_t>{4, 0},
+              std::vector<std::size_t>(9, 2)}) {
+            try {
+                (void)pool.imap_blocks<double>(0, 10, bad, fill);
+                ADD_FAILURE() << "accepted a bad shape";
+            } catch (const invalid_argument_error& e) {
+                EXPECT_NE(std::string(e.what()).find("block shape ("), std::string::npos)
+                    << e.what();
+            }
+        }
     });
 }
 

@@ -27,6 +27,7 @@
 #include "shmpool/detail/imap_range.hpp"
 #include "shmpool/detail/pool_tasks.hpp"
 #include "shmpool/detail/segment.hpp"
+#include "shmpool/detail/stream_ranges.hpp"
 #include "shmpool/detail/task_args.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/progress.hpp"
@@ -245,22 +246,75 @@ public:
             detail::check_task<F>();
             warn_of_stack_captures(fn, "imap");
             using stored = typename detail::result_codec<R>::stored;
-            const std::size_t n = last > first ? last - first : 0;
-            if (window == 0) window = (std::size_t{16} << 20) / (sizeof(stored) + 8);
-            window = std::max<std::size_t>(1, std::min(window, std::max<std::size_t>(n, 1)));
             const detail::ring_layout layout =
-                detail::make_ring_layout(first, window, sizeof(stored), alignof(stored));
+                stream_layout(first, last, window, sizeof(stored), alignof(stored));
             auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
-            auto core = std::make_unique<detail::stream_core>(
-                first, last, stream_windows, layout, ring->bytes(),
-                [this, fn, opts, ref = ring->ref(), layout](std::size_t b, std::size_t e) {
-                    using task = detail::ring_task<detail::value_write<F, R>>;
-                    return enqueue([this, b, e, t = task{{fn}, ref, layout}, opts] {
-                        return run_task(b, e, t, opts);
-                    });
-                });
+            auto core =
+                make_stream(first, last, layout, *ring, detail::value_write<F, R>{fn}, opts);
             return imap_range<R>(first, last, std::move(ring), std::move(core));
         }
+    }
+
+    /// imap() without the order: iterating the returned range yields (index, fn(index)) pairs
+    /// as the results complete, through the same ring of `window` slots (so at most `window`
+    /// results are in flight, unlike Python's imap_unordered, which queues every task at once).
+    /// Failures and early stops as imap(): a task's error or a dead worker's lost index is
+    /// thrown once every other result of its window that completed was yielded.
+    /// @code
+    /// for (auto [i, score] : pool.imap_unordered(0, n, [](std::size_t i) { return score(i); }))
+    ///     best = std::max(best, score);
+    /// @endcode
+    template <class F>
+    auto imap_unordered(std::size_t first, std::size_t last, F fn, std::size_t window = 0,
+                        const call_options& opts = {}) {
+        using R = std::invoke_result_t<F&, std::size_t>;
+        if constexpr (!detail::result_codec<R>::ok) {
+            detail::check_result<R>();
+            return 0;  // not reached
+        } else {
+            detail::check_task<F>();
+            warn_of_stack_captures(fn, "imap_unordered");
+            using stored = typename detail::result_codec<R>::stored;
+            const detail::ring_layout layout =
+                stream_layout(first, last, window, sizeof(stored), alignof(stored));
+            auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
+            auto core =
+                make_stream(first, last, layout, *ring, detail::value_write<F, R>{fn}, opts);
+            return imap_unordered_range<R>(first, last, std::move(ring), std::move(core));
+        }
+    }
+
+    /// A stream of fixed-shape blocks written in place: fn(i, out) fills block i, where `out`
+    /// (a shmpool::block_out<T>&, an xtensor adaptor of `shape`) is the block's slot in a ring
+    /// of `window` slots in shared memory (0: about 64 MiB of blocks, at least 4); iterating
+    /// the returned range yields each block, in index order, as a const xtensor adaptor over
+    /// the same slot: no copy on either side. A block is valid until the iterator advances;
+    /// the ring's slot is then reused. Failures and early stops as imap().
+    /// @code
+    /// for (const auto& image : pool.imap_blocks<float>(0, n, {256, 256},
+    ///          [files](std::size_t i, auto& out) { decode(files, i, out); }))
+    ///     train_on(image);              // the next images are decoded meanwhile
+    /// @endcode
+    template <class T, class F>
+    imap_blocks_range<T> imap_blocks(std::size_t first, std::size_t last,
+                                     const std::vector<std::size_t>& shape, F fn,
+                                     std::size_t window = 0, const call_options& opts = {}) {
+        static_assert(std::is_trivially_copyable_v<T> && !std::is_pointer_v<T>,
+                      "shmpool::process_pool::imap_blocks: blocks hold numbers or trivially "
+                      "copyable structs");
+        static_assert(std::is_invocable_v<F&, std::size_t, block_out<T>&>,
+                      "shmpool::process_pool::imap_blocks: the task must be callable as "
+                      "fn(std::size_t index, shmpool::block_out<T>& out)");
+        detail::check_task<detail::ring_task<detail::block_write<T, F>>>();
+        warn_of_stack_captures(fn, "imap_blocks");
+        const detail::block_shape bs = block_shape_of(shape);
+        const std::size_t bytes = bs.count * sizeof(T);
+        if (window == 0) window = std::max<std::size_t>(4, (std::size_t{64} << 20) / (bytes + 64));
+        const detail::ring_layout layout = stream_layout(first, last, window, bytes, 64);
+        auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
+        auto core =
+            make_stream(first, last, layout, *ring, detail::block_write<T, F>{fn, bs}, opts);
+        return imap_blocks_range<T>(first, last, bs, std::move(ring), std::move(core));
     }
 
     /// Starts for_each(first, last, fn, opts) and returns at once: the call runs in the
@@ -334,6 +388,35 @@ public:
 private:
     static constexpr std::size_t stream_windows = 4;  // windows of a stream submitted ahead
     call_handle enqueue(std::function<call_result()> job);
+
+    // A stream's ring over [first, last): `window` slots (0: about 16 MiB with their stamps),
+    // at most one per index, of `bytes` rounded up to `align`.
+    static detail::ring_layout stream_layout(std::size_t first, std::size_t last,
+                                             std::size_t window, std::size_t bytes,
+                                             std::size_t align) {
+        const std::size_t n = last > first ? last - first : 0;
+        if (window == 0) window = (std::size_t{16} << 20) / (bytes + 8);
+        window = std::max<std::size_t>(1, std::min(window, std::max<std::size_t>(n, 1)));
+        return detail::make_ring_layout(first, window, bytes, align);
+    }
+
+    // The stream over `layout`: windows of the range submitted ahead, each a call running
+    // `write` into its slots (ring_task).
+    template <class Write>
+    std::unique_ptr<detail::stream_core> make_stream(std::size_t first, std::size_t last,
+                                                     const detail::ring_layout& layout,
+                                                     detail::result_buffer& ring, Write write,
+                                                     const call_options& opts) {
+        using task = detail::ring_task<Write>;
+        return std::make_unique<detail::stream_core>(
+            first, last, stream_windows, layout, ring.bytes(),
+            [this, t = task{write, ring.ref(), layout}, opts](std::size_t b, std::size_t e) {
+                return enqueue([this, b, e, t, opts] { return run_task(b, e, t, opts); });
+            });
+    }
+
+    // The shape of imap_blocks' blocks; throws invalid_argument_error when it cannot be one.
+    static detail::block_shape block_shape_of(const std::vector<std::size_t>& shape);
     call_result run(std::size_t first, std::size_t last, detail::range_runner runner,
                     const void* task, std::size_t task_size, const call_options& opts);
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "shmpool/error.hpp"
+#include "shmpool/process_pool.hpp"
 
 namespace shmpool::detail {
 namespace {
@@ -83,6 +84,11 @@ bool stream_core::is_ready(std::size_t i) const noexcept {
     return stamp.load(std::memory_order_acquire) == i + 1;
 }
 
+bool stream_core::call_ended_for(std::size_t i) {
+    const window& w = window_of(i);
+    return cancelled_ || !w.call.valid() || w.call.done();
+}
+
 const std::byte* stream_core::wait_ready(std::size_t i) {
     const std::byte* slot = ring_ + layout_.slot_of(i) * layout_.slot_bytes;
     if (is_ready(i)) return slot;
@@ -148,3 +154,27 @@ void stream_core::release_below(std::size_t i) {
 }
 
 }  // namespace shmpool::detail
+
+namespace shmpool {
+
+detail::block_shape process_pool::block_shape_of(const std::vector<std::size_t>& shape) {
+    std::string text;  // as numpy prints a shape: (256, 256), (4,)
+    for (std::size_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
+    text = "(" + text + (shape.size() == 1 ? ",)" : ")");
+    if (shape.empty() || shape.size() > detail::block_shape::max_rank)
+        throw invalid_argument_error("process_pool::imap_blocks: the block shape " + text +
+                                     " must have 1 to " +
+                                     std::to_string(detail::block_shape::max_rank) + " dimensions");
+    detail::block_shape b;
+    for (std::size_t d : shape) {
+        if (d == 0 || b.count > (std::size_t{1} << 40) / d)
+            throw invalid_argument_error("process_pool::imap_blocks: the block shape " + text +
+                                         " must have no zero dimension and under 2^40 "
+                                         "elements");
+        b.dims[b.rank++] = d;
+        b.count *= d;
+    }
+    return b;
+}
+
+}  // namespace shmpool

@@ -67,7 +67,8 @@ constexpr std::string_view readable_type_name() noexcept {
     if constexpr (std::is_same_v<U, bool>) {
         return "bool";
     } else if constexpr (std::is_integral_v<U>) {
-        constexpr std::string_view signed_names[] = {"int8", "int16", "", "int32", "", "", "", "int64"};
+        constexpr std::string_view signed_names[] = {"int8", "int16", "", "int32",
+                                                     "",     "",      "", "int64"};
         constexpr std::string_view unsigned_names[] = {"uint8", "uint16", "", "uint32",
                                                        "",      "",       "", "uint64"};
         return std::is_signed_v<U> ? signed_names[sizeof(U) - 1] : unsigned_names[sizeof(U) - 1];
@@ -89,7 +90,8 @@ segment_identity identity_of(segment_kind kind, std::size_t payload_offset = 0) 
     id.type_size = static_cast<std::uint32_t>(sizeof(T));
     id.payload_offset = static_cast<std::uint32_t>(payload_offset);
     const std::string_view name = readable_type_name<T>();
-    std::memcpy(id.type_name, name.data(), name.size() < max_type_name ? name.size() : max_type_name);
+    std::memcpy(id.type_name, name.data(),
+                name.size() < max_type_name ? name.size() : max_type_name);
     return id;
 }
 

@@ -65,8 +65,8 @@ struct mapped_segment {
     dtype type = dtype::float64;
     segment_id id;
     location where;
-    segment_identity identity;  // what it holds: an array, an object of some type...
-    bool writable = true;       // mapped PROT_READ | PROT_WRITE (else read-only)
+    segment_identity identity;   // what it holds: an array, an object of some type...
+    bool writable = true;        // mapped PROT_READ | PROT_WRITE (else read-only)
     std::shared_ptr<void> view;  // the xtensor adaptor of the typed front end
     std::shared_ptr<void> (*make_view)(const mapped_segment&) = nullptr;  // what built `view`
 };
@@ -139,8 +139,7 @@ public:
 
     /// The segment as mapped in this process. Throws error for an empty handle, and as
     /// find_segment() when the segment must be found again.
-    mapped_segment& get(dtype type, view_factory make_view,
-                        access mode = access::read_write) const;
+    mapped_segment& get(dtype type, view_factory make_view, access mode = access::read_write) const;
 
     const location& where() const noexcept { return where_; }
     const segment_id& id() const noexcept { return id_; }
@@ -154,8 +153,7 @@ private:
     alignas(std::atomic_ref<pid_t>::required_alignment) mutable pid_t pid_ = 0;
 };
 
-inline mapped_segment& segment_handle::get(dtype type, view_factory make_view,
-                                           access mode) const {
+inline mapped_segment& segment_handle::get(dtype type, view_factory make_view, access mode) const {
     // The cache (seg_, pid_) is refreshed in place the first time a copy is used in another
     // process, so only that first use looks the segment up. Atomic accesses: threads may share
     // a handle.

@@ -90,12 +90,17 @@ public:
     const std::byte* wait_ready(std::size_t i);
     /// Whether i is in its slot now (no waiting, no error).
     bool is_ready(std::size_t i) const noexcept;
+    /// Whether the call that fills i has ended (so waiting for i would settle it: the result,
+    /// a re-run of gaps, the error or the end of a cancelled stream). i must be in flight.
+    bool call_ended_for(std::size_t i);
     /// The consumer is done with every index below `i`: their windows' slots are free, and the
     /// next windows are submitted.
     void release_below(std::size_t i);
     /// The windows in flight: [oldest_begin(), submitted_end()).
     std::size_t oldest_begin() const noexcept;
     std::size_t submitted_end() const noexcept { return next_begin_; }
+    /// Indices per window (the last one may have fewer).
+    std::size_t window_size() const noexcept { return window_size_; }
     const ring_layout& layout() const noexcept { return layout_; }
     std::byte* ring() const noexcept { return ring_; }
 

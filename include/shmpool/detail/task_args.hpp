@@ -39,9 +39,9 @@ template <class T>
 struct is_reference_wrapper<std::reference_wrapper<T>> : std::true_type {};
 
 template <class T>
-inline constexpr bool is_text = std::is_same_v<T, std::string> ||
-                                std::is_same_v<T, std::string_view> ||
-                                std::is_same_v<T, const char*> || std::is_same_v<T, char*>;
+inline constexpr bool is_text =
+    std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view> ||
+    std::is_same_v<T, const char*> || std::is_same_v<T, char*>;
 
 /// Where a copied range lies in the call's buffer.
 struct buffer_slice {
@@ -203,13 +203,13 @@ constexpr void check_checked_task() {
                   "anything (a captureless lambda [](std::size_t i, ...) or a function): pass "
                   "what it needs as arguments of with(...), which are checked and copied for "
                   "the call");
-    static_assert(std::is_invocable_v<F&, std::size_t,
-                                      decltype(carried<A>::unpack(
-                                          std::declval<const typename carried<A>::packed&>(),
-                                          nullptr))...>,
-                  "shmpool::process_pool with shmpool::with(...): the function must be callable "
-                  "as fn(std::size_t i, args...), where a std::vector or std::span argument "
-                  "arrives as std::span<const T> and text as std::string_view");
+    static_assert(
+        std::is_invocable_v<F&, std::size_t,
+                            decltype(carried<A>::unpack(
+                                std::declval<const typename carried<A>::packed&>(), nullptr))...>,
+        "shmpool::process_pool with shmpool::with(...): the function must be callable "
+        "as fn(std::size_t i, args...), where a std::vector or std::span argument "
+        "arrives as std::span<const T> and text as std::string_view");
 }
 
 }  // namespace detail

@@ -34,8 +34,7 @@ struct locked_cell {
 };
 
 /// Rethrows not_recoverable_error from a value's lock with the value's name and the remedy.
-[[noreturn]] SHMPOOL_API void throw_value_not_recoverable(segment_kind kind,
-                                                         std::string_view name);
+[[noreturn]] SHMPOOL_API void throw_value_not_recoverable(segment_kind kind, std::string_view name);
 /// owner_died_error from with_lock() without a repair function.
 [[noreturn]] SHMPOOL_API void throw_value_owner_died(segment_kind kind, std::string_view name);
 
