@@ -1,7 +1,9 @@
 // Tests of shmpool::process_pool and the death of its parent: the workers exit when the parent
 // is killed with SIGKILL; SIGTERM and SIGINT on the parent stop the workers and remove its
-// arrays; SIGTERM on a plain fork() of the parent leaves the parent's pool alone. A stand-in
+// arrays (also while it iterates an imap, whose ring goes too, or waits for a submitted call);
+// SIGTERM on a plain fork() of the parent leaves the parent's pool alone. A stand-in
 // parent, forked by the test, owns the pool; the test is its subreaper.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -82,7 +84,23 @@ TEST(process_pool, workers_exit_when_the_parent_is_killed_with_sigkill) {
 
 // --- 8. SIGTERM and SIGINT on the parent -------------------------------------------------
 
-void expect_signal_cleans_up(int sig) {
+// How the stand-in parent is busy when the signal comes: a for_each, iterating an imap (its
+// windows run on submit()'s thread), or waiting in get() for a submitted call.
+enum class busy_in { for_each, imap, submit };
+
+// Whether /dev/shm holds a stream ring of process `pid` (shmpool-results-PID-*).
+bool has_results_buffer(pid_t pid) {
+    const std::string prefix = "shmpool-results-" + std::to_string(pid) + "-";
+    bool found = false;
+    if (DIR* d = ::opendir("/dev/shm")) {
+        while (const dirent* e = ::readdir(d))
+            found |= std::string(e->d_name).rfind(prefix, 0) == 0;
+        ::closedir(d);
+    }
+    return found;
+}
+
+void expect_signal_cleans_up(int sig, busy_in busy = busy_in::for_each) {
     subreaper_scope reaper;
     const std::string name = unique_name("sigarray");
     shm_guard guard(name);
@@ -100,10 +118,15 @@ void expect_signal_cleans_up(int sig) {
             const std::vector<int> pids = pool.worker_pids();
             write_all(fds[1], pids.data(), pids.size() * sizeof(int));
             ::close(fds[1]);
-            pool.for_each(0, 10000, [array](std::size_t i) {
+            const auto task = [array](std::size_t i) {
                 array.view()(i % 16) += 1;
                 ::usleep(10'000);
-            });
+                return i;
+            };
+            if (busy == busy_in::for_each) pool.for_each(0, 10000, task);
+            if (busy == busy_in::submit) pool.submit(0, 10000, task).get();
+            if (busy == busy_in::imap)
+                for (std::size_t v : pool.imap(0, 10000, task, 64)) array.view()(0) += int(v & 1);
             std::fprintf(stderr, "stand-in parent: the long call ended\n");
             ::_exit(4);
         } catch (const std::exception& e) {
@@ -122,6 +145,9 @@ void expect_signal_cleans_up(int sig) {
     }
     EXPECT_TRUE(shm_exists(name));
     std::this_thread::sleep_for(200ms);  // well into the call
+    if (busy == busy_in::imap) {
+        EXPECT_TRUE(has_results_buffer(stand_in)) << "no ring: the test would test nothing";
+    }
 
     ASSERT_EQ(::kill(stand_in, sig), 0);
     bool timed_out = false;
@@ -132,6 +158,7 @@ void expect_signal_cleans_up(int sig) {
         EXPECT_EQ(WTERMSIG(status), sig);
     }
     EXPECT_FALSE(shm_exists(name)) << "the array of the signalled process was left in /dev/shm";
+    EXPECT_FALSE(has_results_buffer(stand_in)) << "its stream's ring was left in /dev/shm";
 
     const std::vector<int> running = wait_for_exit(pids, 3s);
     EXPECT_TRUE(running.empty()) << running.size() << " worker(s) outlived their parent";
@@ -143,6 +170,18 @@ TEST(process_pool, sigterm_on_the_parent_stops_workers_and_removes_its_arrays) {
 
 TEST(process_pool, sigint_on_the_parent_stops_workers_and_removes_its_arrays) {
     expect_signal_cleans_up(SIGINT);
+}
+
+TEST(process_pool, sigterm_during_an_imap_stops_workers_and_removes_the_ring) {
+    expect_signal_cleans_up(SIGTERM, busy_in::imap);
+}
+
+TEST(process_pool, sigint_during_an_imap_stops_workers_and_removes_the_ring) {
+    expect_signal_cleans_up(SIGINT, busy_in::imap);
+}
+
+TEST(process_pool, sigterm_while_waiting_for_a_submitted_call_stops_workers) {
+    expect_signal_cleans_up(SIGTERM, busy_in::submit);
 }
 
 TEST(process_pool, sigterm_on_a_forked_child_leaves_the_parents_pool_alone) {
