@@ -11,10 +11,12 @@
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 #include <xtensor/xview.hpp>
 
 #include "shmpool/process_pool.hpp"
@@ -188,6 +190,29 @@ TEST(shared_array_access, an_uncaught_exception_removes_the_arrays_of_its_proces
     EXPECT_FALSE(test::shm_exists(name)) << "left in /dev/shm by std::terminate";
     EXPECT_TRUE(test::shm_exists(kept)) << "a persistent array must stay";
     shared_array<double>::remove(kept);
+}
+
+TEST(shared_array_access, a_signal_removes_every_array_of_its_process_however_many) {
+    // More than one block of the signal handler's table (256 entries): all 700 must go.
+    constexpr int count = 700;
+    const std::string prefix = unique_name("many");
+    std::vector<std::unique_ptr<shm_guard>> guards;
+    for (int k = 0; k < count; ++k)
+        guards.push_back(std::make_unique<shm_guard>(prefix + "_" + std::to_string(k)));
+    const int rc = run_in_child([&] {
+        std::vector<shared_array<std::uint8_t>> arrays;
+        for (int k = 0; k < count; ++k)
+            arrays.push_back(
+                shared_array<std::uint8_t>::create(prefix + "_" + std::to_string(k), {64}));
+        shared_array<std::uint8_t>::remove(prefix + "_3");  // a freed entry is reused
+        arrays.push_back(shared_array<std::uint8_t>::create(prefix + "_3", {64}));
+        ::raise(SIGTERM);
+        return 0;
+    });
+    EXPECT_EQ(rc, 128 + SIGTERM);
+    int left = 0;
+    for (int k = 0; k < count; ++k) left += test::shm_exists(prefix + "_" + std::to_string(k));
+    EXPECT_EQ(left, 0) << "arrays left in /dev/shm after SIGTERM";
 }
 
 }  // namespace

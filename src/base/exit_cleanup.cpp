@@ -8,13 +8,14 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include "shmpool/detail/limits.hpp"
 
 namespace shmpool::detail {
 namespace {
 
-constexpr std::size_t max_owned = 256;
+constexpr std::size_t owned_per_block = 256;
 constexpr std::size_t max_pools = 64;
 
 struct owned_entry {
@@ -22,7 +23,25 @@ struct owned_entry {
     char path[max_location_length + 64];
 };
 
-owned_entry owned[max_owned];
+// The segments this process created, for the signal handler to unlink. Blocks of 256 entries
+// in a list that only grows (a block is added, outside any handler, when every entry is taken;
+// none is ever freed), so that the handler reads it without allocating or locking, however
+// many segments the process owns.
+struct owned_block {
+    owned_entry entries[owned_per_block];
+    owned_block* next = nullptr;
+};
+owned_block first_block;
+std::atomic<owned_block*> last_block{&first_block};
+
+template <class F>
+void for_each_owned(F&& f) noexcept {
+    for (owned_block* b = &first_block; b != nullptr;
+         b = std::atomic_ref<owned_block*>(b->next).load(std::memory_order_acquire))
+        for (owned_entry& e : b->entries)
+            if (f(e)) return;
+}
+
 struct pool_entry {
     std::atomic<pid_t> zygote{0};
     std::atomic<pid_t> owner{0};  // the process that started the pool (a forked child must not
@@ -39,8 +58,10 @@ void on_termination(int sig) {
             ::kill(p.zygote.load(), SIGKILL);  // its workers follow it (PR_SET_PDEATHSIG)
     for (pool_entry& p : pools)
         if (p.owner.load() == me && p.zygote.load() > 0) ::waitpid(p.zygote.load(), nullptr, 0);
-    for (owned_entry& e : owned)
+    for_each_owned([me](owned_entry& e) {
         if (e.owner.load() == me) ::unlink(e.path);
+        return false;
+    });
     ::signal(sig, SIG_DFL);
     ::raise(sig);
 }
@@ -59,24 +80,42 @@ void install_for(int sig) {
 
 }  // namespace
 
-void remember_owned_segment(const std::string& path) noexcept {
-    if (path.size() >= sizeof owned[0].path) return;
-    for (owned_entry& e : owned) {
+// Takes a free entry for `path`; false when every entry of every block is taken.
+bool take_entry(const std::string& path) noexcept {
+    bool taken = false;
+    for_each_owned([&](owned_entry& e) {
         pid_t expected = 0;
-        if (!e.owner.compare_exchange_strong(expected, -1)) continue;
+        if (!e.owner.compare_exchange_strong(expected, -1)) return false;
         std::memcpy(e.path, path.c_str(), path.size() + 1);
         e.owner.store(raw_getpid());
-        return;
+        return taken = true;
+    });
+    return taken;
+}
+
+void remember_owned_segment(const std::string& path) noexcept {
+    if (path.size() >= sizeof first_block.entries[0].path) return;
+    while (!take_entry(path)) {
+        auto* block = new (std::nothrow) owned_block;
+        if (!block) return;  // out of memory: this one is removed at exit, not on a signal
+        owned_block* last = last_block.load();
+        owned_block* none = nullptr;
+        // Append it; if another thread appended one first, this one follows that one.
+        while (!std::atomic_ref<owned_block*>(last->next).compare_exchange_strong(none, block)) {
+            last = none;
+            none = nullptr;
+        }
+        last_block.store(block);
     }
 }
 
 void forget_owned_segment(const std::string& path) noexcept {
     const pid_t me = raw_getpid();
-    for (owned_entry& e : owned) {
-        if (e.owner.load() != me || path != e.path) continue;
+    for_each_owned([&](owned_entry& e) {
+        if (e.owner.load() != me || path != e.path) return false;
         e.owner.store(0);
-        return;
-    }
+        return true;
+    });
 }
 
 void register_pool_zygote(pid_t zygote) noexcept {
