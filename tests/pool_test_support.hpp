@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -177,6 +178,20 @@ inline std::string read_file(const std::string& path) {
     std::ostringstream s;
     s << f.rdbuf();
     return s.str();
+}
+
+/// Runs a test's `body` in a child (test::run_in_child) with a time limit: for tests that start
+/// threads (submit(), the streams), after which a pool refuses to start in the process. The
+/// child's failures are printed there; the test fails if it had any, or timed out.
+inline void run_test_in_child(const std::function<void()>& body,
+                              std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const int rc = run_in_child(
+        [&] {
+            body();
+            return ::testing::Test::HasFailure() ? 1 : 0;
+        },
+        limit);
+    EXPECT_EQ(rc, 0) << "the child failed (its messages are above); -1: timed out";
 }
 
 /// Makes a worker that is about to crash leave no core file behind.

@@ -35,16 +35,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace test;
 
-void in_child(const std::function<void()>& body, std::chrono::seconds limit = 60s) {
-    const int rc = run_in_child(
-        [&] {
-            body();
-            return ::testing::Test::HasFailure() ? 1 : 0;
-        },
-        limit);
-    EXPECT_EQ(rc, 0) << "the child failed (its messages are above); -1: timed out";
-}
-
 using block = std::array<std::uint64_t, 8>;
 
 // A shared flag a task waits for.
@@ -63,7 +53,7 @@ block block_of(std::size_t i) {
 }
 
 TEST(process_pool_stream, results_come_in_order_through_a_small_ring_reused_many_times) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         std::size_t i = 0, wrong = 0;
         for (const block& b :
@@ -93,7 +83,7 @@ std::size_t ring_bytes_in_dev_shm() {
 }
 
 TEST(process_pool_stream, workers_run_ahead_but_never_beyond_the_ring) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         counter_array produced(1);
         const shared_array<std::int32_t> p = produced.array;
@@ -123,7 +113,7 @@ TEST(process_pool_stream, workers_run_ahead_but_never_beyond_the_ring) {
 }
 
 TEST(process_pool_stream, destroying_a_range_early_stops_its_work_and_the_pool_goes_on) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         counter_array ran(1);
         const shared_array<std::int32_t> r = ran.array;
@@ -151,7 +141,7 @@ TEST(process_pool_stream, destroying_a_range_early_stops_its_work_and_the_pool_g
 }
 
 TEST(process_pool_stream, a_tasks_exception_comes_at_its_index_after_every_earlier_result) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(3);
         for (std::size_t chunk : {1u, 7u, 0u}) {
             std::size_t next = 0;
@@ -190,7 +180,7 @@ struct die_once {
 };
 
 TEST(process_pool_stream, a_dead_worker_is_reported_at_its_index_or_retried) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         counter_array died(1);
         std::size_t next = 0;
@@ -212,7 +202,7 @@ TEST(process_pool_stream, a_dead_worker_is_reported_at_its_index_or_retried) {
 }
 
 TEST(process_pool_stream, cancel_call_ends_the_iteration) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         std::size_t n = 0;
         for (std::size_t v : pool.imap(0, 1'000'000,
@@ -233,7 +223,7 @@ TEST(process_pool_stream, cancel_call_ends_the_iteration) {
 // --- imap_unordered ------------------------------------------------------------------------
 
 TEST(process_pool_stream, unordered_yields_every_index_once_with_its_result) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(3);
         constexpr std::size_t n = 50000;
         std::vector<int> seen(n, 0);
@@ -255,7 +245,7 @@ TEST(process_pool_stream, unordered_yields_every_index_once_with_its_result) {
 }
 
 TEST(process_pool_stream, unordered_does_not_wait_for_a_slow_index) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         gate_flag slow;
         std::size_t before_slow = 0;
@@ -282,7 +272,7 @@ TEST(process_pool_stream, unordered_does_not_wait_for_a_slow_index) {
 }
 
 TEST(process_pool_stream, unordered_delivers_what_completed_then_the_error) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         std::vector<int> seen(3000, 0);
         try {
@@ -308,7 +298,7 @@ TEST(process_pool_stream, unordered_delivers_what_completed_then_the_error) {
 // --- imap_blocks ---------------------------------------------------------------------------
 
 TEST(process_pool_stream, blocks_are_written_and_read_in_place_in_order) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         std::size_t n = 0;
         auto range = pool.imap_blocks<float>(
@@ -335,7 +325,7 @@ TEST(process_pool_stream, blocks_are_written_and_read_in_place_in_order) {
 }
 
 TEST(process_pool_stream, a_bad_block_shape_is_refused_with_the_shape) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(1);
         const auto fill = [](std::size_t, shmpool::block_out<double>& out) { out.fill(1); };
         for (const std::vector<std::size_t>& bad :

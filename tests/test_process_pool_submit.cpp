@@ -29,17 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace test;
 
-// Runs `body` in a child with a time limit; the test fails if the child failed one.
-void in_child(const std::function<void()>& body, std::chrono::seconds limit = 60s) {
-    const int rc = run_in_child(
-        [&] {
-            body();
-            return ::testing::Test::HasFailure() ? 1 : 0;
-        },
-        limit);
-    EXPECT_EQ(rc, 0) << "the child failed (its messages are above); -1: timed out";
-}
-
 // A shared flag: tasks wait for it (polling call_cancelled(), so that a cancel still stops
 // them), the test raises it.
 struct gate {
@@ -65,7 +54,7 @@ std::size_t sum_of(const counter_array& c, std::size_t n) {
 }
 
 TEST(process_pool_submit, returns_before_the_call_ends_and_get_gives_its_result) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         gate g;
         counter_array hits(100);
@@ -97,7 +86,7 @@ struct record_order {
 };
 
 TEST(process_pool_submit, calls_run_whole_and_in_submission_order) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(3);
         constexpr std::size_t calls = 20, n = 2000;
         counter_array order(1 + calls), hits(calls);
@@ -114,7 +103,7 @@ TEST(process_pool_submit, calls_run_whole_and_in_submission_order) {
 }
 
 TEST(process_pool_submit, get_rethrows_the_tasks_error_and_the_pool_goes_on) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         call_handle bad = pool.submit(0, 100, [](std::size_t i) {
             if (i == 37) throw std::runtime_error("row 37 is bad");
@@ -136,7 +125,7 @@ TEST(process_pool_submit, get_rethrows_the_tasks_error_and_the_pool_goes_on) {
 }
 
 TEST(process_pool_submit, cancel_stops_its_own_call_and_no_other) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         gate g;
         counter_array first_hits(100), queued_hits(100), running_hits(10000);
@@ -167,7 +156,7 @@ TEST(process_pool_submit, cancel_stops_its_own_call_and_no_other) {
 }
 
 TEST(process_pool_submit, a_full_queue_throws_when_asked_to) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2, {.max_queued = 2, .queue_full = when_queue_full::throw_error});
         gate g;
         counter_array hits(10);
@@ -190,7 +179,7 @@ TEST(process_pool_submit, a_full_queue_throws_when_asked_to) {
 }
 
 TEST(process_pool_submit, a_full_queue_blocks_the_submitter_until_a_call_starts) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2, {.max_queued = 1});
         gate g;
         counter_array hits(10);
@@ -213,7 +202,7 @@ TEST(process_pool_submit, a_full_queue_blocks_the_submitter_until_a_call_starts)
 }
 
 TEST(process_pool_submit, four_threads_submit_at_once) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         constexpr std::size_t threads = 4, per_thread = 25, n = 1000;
         counter_array hits(threads * per_thread * n);
@@ -240,7 +229,7 @@ TEST(process_pool_submit, four_threads_submit_at_once) {
 }
 
 TEST(process_pool_submit, a_handle_destroyed_early_waits_for_its_call) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         counter_array hits(200);
         {
@@ -254,7 +243,7 @@ TEST(process_pool_submit, a_handle_destroyed_early_waits_for_its_call) {
 }
 
 TEST(process_pool_submit, handles_outlive_their_pool_as_cancelled_calls) {
-    in_child([] {
+    run_test_in_child([] {
         gate closed;
         counter_array hits(1000);
         call_handle running, queued;
@@ -274,7 +263,7 @@ TEST(process_pool_submit, handles_outlive_their_pool_as_cancelled_calls) {
 }
 
 TEST(process_pool_submit, its_thread_ends_with_the_queue_so_a_new_pool_may_start) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         counter_array hits(100);
         for (int round = 0; round < 3; ++round) {
@@ -305,7 +294,7 @@ TEST(process_pool_submit, an_empty_handle_says_so) {
 }
 
 TEST(process_pool_submit, the_checked_form_copies_its_arguments_at_submit) {
-    in_child([] {
+    run_test_in_child([] {
         process_pool pool(2);
         gate g;
         counter_array out(4);

@@ -238,21 +238,7 @@ public:
     template <class F>
     auto imap(std::size_t first, std::size_t last, F fn, std::size_t window = 0,
               const call_options& opts = {}) {
-        using R = std::invoke_result_t<F&, std::size_t>;
-        if constexpr (!detail::result_codec<R>::ok) {
-            detail::check_result<R>();
-            return 0;  // not reached
-        } else {
-            detail::check_task<F>();
-            warn_of_stack_captures(fn, "imap");
-            using stored = typename detail::result_codec<R>::stored;
-            const detail::ring_layout layout =
-                stream_layout(first, last, window, sizeof(stored), alignof(stored));
-            auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
-            auto core =
-                make_stream(first, last, layout, *ring, detail::value_write<F, R>{fn}, opts);
-            return imap_range<R>(first, last, std::move(ring), std::move(core));
-        }
+        return value_stream<imap_range>(first, last, fn, window, opts, "imap");
     }
 
     /// imap() without the order: iterating the returned range yields (index, fn(index)) pairs
@@ -267,21 +253,7 @@ public:
     template <class F>
     auto imap_unordered(std::size_t first, std::size_t last, F fn, std::size_t window = 0,
                         const call_options& opts = {}) {
-        using R = std::invoke_result_t<F&, std::size_t>;
-        if constexpr (!detail::result_codec<R>::ok) {
-            detail::check_result<R>();
-            return 0;  // not reached
-        } else {
-            detail::check_task<F>();
-            warn_of_stack_captures(fn, "imap_unordered");
-            using stored = typename detail::result_codec<R>::stored;
-            const detail::ring_layout layout =
-                stream_layout(first, last, window, sizeof(stored), alignof(stored));
-            auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
-            auto core =
-                make_stream(first, last, layout, *ring, detail::value_write<F, R>{fn}, opts);
-            return imap_unordered_range<R>(first, last, std::move(ring), std::move(core));
-        }
+        return value_stream<imap_unordered_range>(first, last, fn, window, opts, "imap_unordered");
     }
 
     /// A stream of fixed-shape blocks written in place: fn(i, out) fills block i, where `out`
@@ -388,6 +360,28 @@ public:
 private:
     static constexpr std::size_t stream_windows = 4;  // windows of a stream submitted ahead
     call_handle enqueue(std::function<call_result()> job);
+
+    // imap() and imap_unordered(): fn(i)'s results through a ring of `window` slots, read by
+    // Range<R>.
+    template <template <class> class Range, class F>
+    auto value_stream(std::size_t first, std::size_t last, F fn, std::size_t window,
+                      const call_options& opts, const char* call) {
+        using R = std::invoke_result_t<F&, std::size_t>;
+        if constexpr (!detail::result_codec<R>::ok) {
+            detail::check_result<R>();
+            return 0;  // not reached: keeps the compiler's report to the above
+        } else {
+            detail::check_task<F>();
+            warn_of_stack_captures(fn, call);
+            using stored = typename detail::result_codec<R>::stored;
+            const detail::ring_layout layout =
+                stream_layout(first, last, window, sizeof(stored), alignof(stored));
+            auto ring = std::make_unique<detail::result_buffer>(layout.total_bytes());
+            auto core =
+                make_stream(first, last, layout, *ring, detail::value_write<F, R>{fn}, opts);
+            return Range<R>(first, last, std::move(ring), std::move(core));
+        }
+    }
 
     // A stream's ring over [first, last): `window` slots (0: about 16 MiB with their stamps),
     // at most one per index, of `bytes` rounded up to `align`.
