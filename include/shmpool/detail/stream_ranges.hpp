@@ -104,7 +104,7 @@ public:
                 return;
             }
             if (take_a_ready_one()) return;
-            if (settle_an_ended_window()) continue;
+            if (settle_an_ended_window()) return;  // took the first missing one
             if (done_) return;
             if (++idle < 64)
                 std::this_thread::yield();
@@ -162,15 +162,23 @@ private:
     // first missing index (which re-runs gaps, throws the error at its index, or ends a
     // cancelled stream).
     bool settle_an_ended_window() {
-        for (std::size_t i = core_->oldest_begin(); i < core_->submitted_end(); ++i) {
-            if (yielded(i) || !core_->call_ended_for(i)) continue;
-            const std::byte* slot = core_->wait_ready(i);
-            if (!slot) {
-                done_ = true;
-                return false;
+        // Whether a window's call ended is read once per window, before its indices are
+        // looked at: read per index, it could end between two of them, and its error would
+        // then be raised at a later index than the first one missing.
+        const std::size_t end = core_->submitted_end();
+        for (std::size_t w = core_->oldest_begin(); w < end; w += window_size_) {
+            const std::size_t w_end = std::min(end, w + window_size_);
+            if (!core_->call_ended_for(w)) continue;
+            for (std::size_t i = w; i < w_end; ++i) {
+                if (yielded(i)) continue;
+                const std::byte* slot = core_->wait_ready(i);
+                if (!slot) {
+                    done_ = true;
+                    return false;
+                }
+                take(i, slot);
+                return true;
             }
-            take(i, slot);
-            return true;
         }
         return false;
     }
