@@ -142,6 +142,56 @@ TEST(process_pool_faults, map_and_stream_results_survive_random_sigkills) {
     EXPECT_GT(killer.kills(), 0u);
 }
 
+// Streams without retries under random SIGKILLs, 300 of each kind (20 window calls each): an
+// ordered stream yields exactly [first, first_lost()) before its worker_died_error, or everything;
+// an unordered one yields each index at most once, with its own result, never the lost index, and
+// everything when it ends normally.
+TEST(process_pool_faults, streams_never_skip_or_repeat_under_random_sigkills) {
+    outside_killer killer(2024, 2, 400);
+    process_pool pool(3);
+    killer.watch(pool);
+    const call_options o{.chunk = 3, .show_progress = progress::never};
+    constexpr std::size_t n = 5000;
+    int ordered_errors = 0, unordered_errors = 0;
+    // A few hundred ns a task, so that kills land inside tasks.
+    const auto task = [](std::size_t i) {
+        for (int s = 0; s < 300; ++s) asm volatile("" ::: "memory");
+        return 7 * i;
+    };
+    for (int k = 0; k < 300; ++k) {
+        std::size_t next = 0;
+        killer.call_starts();
+        try {
+            for (std::size_t v : pool.imap(0, n, task, 256, o))
+                ASSERT_EQ(v, 7 * next++) << "stream " << k;
+            EXPECT_EQ(next, n) << "stream " << k;
+        } catch (const worker_died_error& e) {
+            ++ordered_errors;
+            EXPECT_EQ(next, e.first_lost()) << "stream " << k << ": " << e.what();
+        }
+        killer.call_ends();
+
+        std::vector<int> seen(n, 0);
+        std::size_t count = 0;
+        killer.call_starts();
+        try {
+            for (const auto& [i, v] : pool.imap_unordered(0, n, task, 256, o)) {
+                ASSERT_EQ(v, 7 * i) << "stream " << k;
+                ASSERT_EQ(++seen[i], 1) << "stream " << k << ": index " << i << " twice";
+                ++count;
+            }
+            EXPECT_EQ(count, n) << "stream " << k;
+        } catch (const worker_died_error& e) {
+            ++unordered_errors;
+            EXPECT_EQ(seen[e.first_lost()], 0) << "stream " << k << ": the lost index came";
+        }
+        killer.call_ends();
+    }
+    std::fprintf(stderr, "streams: %d ordered and %d unordered ended by a death, %u kills\n",
+                 ordered_errors, unordered_errors, killer.kills());
+    EXPECT_GE(ordered_errors + unordered_errors, 5) << "too few deaths: the test tests little";
+}
+
 // Submitted calls (process_pool::submit) carry the same guarantee, two in flight at a time:
 // while one runs, the next waits in the queue, each on its own hit-count array. Threads:
 // submit() starts one, so the test runs in a child (a pool refuses a multi-threaded process).
