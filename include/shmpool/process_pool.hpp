@@ -225,8 +225,10 @@ public:
     /// whatever the length of the range. Results as map().
     ///
     /// Failures reach the consumer in order: a task's worker_error, or a worker_died_error for
-    /// the first index a dead worker did not complete (after call_options::retries), is thrown
-    /// by the iterator at that index, after every earlier result. Destroying the range before
+    /// the first index a dead worker did not complete (after call_options::retries) and whose
+    /// result is missing, is thrown by the iterator at that index, after every earlier result
+    /// (a result a worker stored whole before it died is delivered, although the error lists
+    /// its index among those that may not have completed). Destroying the range before
     /// its end stops the work in flight and waits for it (a worker finishes the index it is
     /// on). process_pool::cancel() ends the iteration early. The pool must outlive the range;
     /// other calls on the pool wait for the windows already submitted.

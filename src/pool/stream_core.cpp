@@ -16,15 +16,21 @@ namespace {
 
 constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-// The index at which a failed window's error is raised: where the task threw, or the first
-// index a dead worker did not complete; `fallback` for any other error.
-std::size_t failure_index(const std::exception_ptr& e, std::size_t fallback) {
+// The index at which a failed window's error is raised: where the task threw; for a dead
+// worker, the first index it did not complete whose result is not in its slot (a worker may die
+// after storing a result and before the ledger counted it: that result is whole, and is
+// delivered); `fallback` for any other error.
+template <class Ready>
+std::size_t failure_index(const std::exception_ptr& e, std::size_t fallback, Ready&& ready) {
     try {
         std::rethrow_exception(e);
     } catch (const worker_error& w) {
         return w.index();
     } catch (const worker_died_error& d) {
-        return d.not_completed().empty() ? fallback : d.first_lost();
+        for (const index_range& r : d.not_completed())
+            for (std::size_t i = r.begin; i < r.end; ++i)
+                if (!ready(i)) return i;
+        return fallback;
     } catch (...) {
         return fallback;
     }
@@ -126,7 +132,8 @@ const std::byte* stream_core::settle(window& w, std::size_t i) {
             return nullptr;
         }
         if (failure) {
-            const std::size_t at = failure_index(failure, i);
+            const std::size_t at =
+                failure_index(failure, i, [this](std::size_t k) { return is_ready(k); });
             if (!w.failure || at <= w.failed_at) w.failure = failure, w.failed_at = at;
         }
     }
