@@ -270,6 +270,13 @@ def bench_first_day(runner, rounds):
     return run_program_json(runner, "first_day", args, 120 if runner.quick else 900)
 
 
+def bench_stream(runner, rounds):
+    args = ["--quick"] if runner.quick else []
+    if rounds:
+        args += ["--rounds", rounds]
+    return run_program_json(runner, "stream", args, 120 if runner.quick else 900)
+
+
 def bench_create_fill(runner, rounds):
     """bench/create_fill prints a table (no --json): parsed here."""
     exe = runner.binary("create_fill")
@@ -667,12 +674,16 @@ TITLES = {
     "first_day": ("First pass of for_each_row, a mutex opened by name, opening a named mutex",
                   "bench/first_day/ (Boost.Interprocess's named_mutex the baseline of "
                   "opening)", None),
+    "stream": ("Streams: an imap pipeline, zero-copy blocks, empty tasks, early stop",
+               "bench/stream/, bench/stream/python_stream.py (multiprocessing.Pool(2).imap)",
+               None),
     "create_fill": ("Creating and filling an array against a private memset",
                     "bench/create_fill.cpp", None),
     "np_shared": ("The np_shared demo against the same pipeline in Python",
                   "bench/np_shared_compare.sh (demos/np_shared.cpp, bench/np_shared.py)", None),
 }
-ORDER = ["fill_sweep", "dispatch", "locks", "pool", "first_day", "create_fill", "np_shared"]
+ORDER = ["fill_sweep", "dispatch", "locks", "pool", "first_day", "stream", "create_fill",
+         "np_shared"]
 
 
 def table(bench, results):
@@ -914,7 +925,7 @@ def main():
 
     shm_before = shm_names()
     runners = {"fill_sweep": bench_fill_sweep, "dispatch": bench_dispatch, "pool": bench_pool,
-               "locks": bench_locks, "first_day": bench_first_day,
+               "locks": bench_locks, "first_day": bench_first_day, "stream": bench_stream,
                "create_fill": bench_create_fill, "np_shared": bench_np_shared}
     with tempfile.TemporaryDirectory(prefix="shmpool-report-") as work:
         runner = Runner(args.build_dir, work, logs, args.quick)
