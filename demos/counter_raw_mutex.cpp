@@ -3,9 +3,8 @@
 #include <unistd.h>
 
 #include <mutex>
-#include <new>
 #include <shmpool/robust_mutex.hpp>
-#include <shmpool/shared_array.hpp>
+#include <shmpool/shared_object.hpp>
 #include <shmpool/value.hpp>
 #include <string>
 
@@ -15,10 +14,8 @@ int main(int argc, char** argv) {
     const auto o = counter_demo::parse(argc, argv, "raw_value<long> under a separate mutex");
     const std::string name = "shmpool_demo_counter_" + std::to_string(::getpid());
     auto counter = shmpool::raw_value<long>::create(name, 0);
-    // The mutex lives in a small shared segment of its own, set up before the processes start.
-    auto lock_memory =
-        shmpool::shared_array<std::uint8_t>::create(name + "_lock", {sizeof(shmpool::robust_mutex)});
-    auto* mutex = new (lock_memory.data()) shmpool::robust_mutex;
+    // The mutex is a named shared object of its own, constructed before its name appears.
+    auto mutex = shmpool::shared_object<shmpool::robust_mutex>::create(name + "_lock");
     const double s = counter_demo::run_processes(o.procs, [&] {
         for (long i = 0; i < o.count; ++i) {
             std::lock_guard held(*mutex);
@@ -27,6 +24,6 @@ int main(int argc, char** argv) {
     });
     const long total = counter.load();
     shmpool::raw_value<long>::remove(name);
-    shmpool::shared_array<std::uint8_t>::remove(name + "_lock");
+    shmpool::shared_object<shmpool::robust_mutex>::remove(name + "_lock");
     return counter_demo::report("raw_value under a separate robust_mutex", o, total, s, true);
 }

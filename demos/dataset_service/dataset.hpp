@@ -67,20 +67,15 @@ enum stat_field : std::size_t {
 };
 constexpr std::size_t max_workers = 64;
 
-/// The shared_rwlock constructed in place at the start of a uint8 shared array.
-inline shmpool::shared_rwlock& rwlock_in(const shmpool::shared_array<std::uint8_t>& bytes) {
-    return *std::launder(reinterpret_cast<shmpool::shared_rwlock*>(bytes.data()));
-}
-
 /// What the master made: every round's workers attach to it by name.
 struct dataset {
     names n;
     shmpool::shared_array<float> matrix;
-    shmpool::shared_array<std::uint8_t> lock_bytes;
+    shmpool::shared_object<shmpool::shared_rwlock> rwlock;  // named: workers open it
     shmpool::raw_array<std::uint64_t> stats;
     std::size_t rows = 0, dim = 0;
     std::uint64_t version = 0;  // of the last rewrite
-    shmpool::shared_rwlock& lock() const { return rwlock_in(lock_bytes); }
+    shmpool::shared_rwlock& lock() const { return *rwlock; }
 };
 
 }  // namespace dataset_service

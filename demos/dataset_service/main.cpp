@@ -103,12 +103,8 @@ void create_dataset(const options& o, dataset& ds) {
         static_cast<int>(::getpid()), o.rows, o.dim, mb(bytes), n.matrix.c_str(),
         seconds_since(start));
 
-    ds.lock_bytes =
-        shmpool::shared_array<std::uint8_t>::create(n.lock, {sizeof(shmpool::shared_rwlock)});
-    if (reinterpret_cast<std::uintptr_t>(ds.lock_bytes.data()) % alignof(shmpool::shared_rwlock) !=
-        0)
-        throw std::runtime_error("the lock segment's data is not aligned for the lock");
-    new (ds.lock_bytes.data()) shmpool::shared_rwlock;
+    // Built before its name appears: a worker that opens it finds a constructed lock.
+    ds.rwlock = shmpool::shared_object<shmpool::shared_rwlock>::create(n.lock);
     ds.stats = shmpool::raw_array<std::uint64_t>::create(n.stats, max_workers * fields);
     std::printf(
         "master: a shared_rwlock (%zu bytes) in /dev/shm/%s, per-worker "
@@ -120,9 +116,8 @@ void create_dataset(const options& o, dataset& ds) {
 /// clearly.
 void remove_dataset(dataset& ds, std::vector<std::string>& failures) {
     const names& n = ds.n;
-    ds.lock().~shared_rwlock();
     shmpool::shared_array<float>::remove(n.matrix);
-    shmpool::shared_array<std::uint8_t>::remove(n.lock);
+    shmpool::shared_object<shmpool::shared_rwlock>::remove(n.lock);
     shmpool::raw_array<std::uint64_t>::remove(n.stats);
     try {
         shmpool::shared_array<float>::open(n.matrix);

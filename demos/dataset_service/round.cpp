@@ -85,8 +85,9 @@ void check_served(const options& o, const dataset& ds, std::size_t workers, cons
         failures.push_back("load: " + std::to_string(load.latencies.size()) + " of " +
                            std::to_string(o.requests) + " requests answered");
     if (!all_served)
-        std::printf("  note: some workers served no request (the kernel hands connections to "
-                    "whichever waits in accept(); more --requests spread them)\n");
+        std::printf(
+            "  note: some workers served no request (the kernel hands connections to "
+            "whichever waits in accept(); more --requests spread them)\n");
     if (!counts_agree) failures.push_back("load: the workers' own counts differ from the client's");
 }
 

@@ -87,9 +87,9 @@ void accept_loop(std::uint32_t index, int listen_fd, const names& n) {
     // fork is the same segment, so open() checks the name and reuses it: nothing is mapped
     // twice, nothing is copied.)
     const auto matrix = shmpool::shared_array<float>::open(n.matrix);
-    const auto lock_bytes = shmpool::shared_array<std::uint8_t>::open(n.lock);
+    const auto rwlock = shmpool::shared_object<shmpool::shared_rwlock>::open(n.lock);
     const auto stats = shmpool::raw_array<std::uint64_t>::open(n.stats);
-    shmpool::shared_rwlock& lock = rwlock_in(lock_bytes);
+    shmpool::shared_rwlock& lock = *rwlock;
     stats[index * fields + attached].store(1);
 
     std::vector<float> queries;
