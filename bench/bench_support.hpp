@@ -5,6 +5,7 @@
 // on an exception).
 #pragma once
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +47,33 @@ struct run_options {
 };
 
 /// Adds --rounds alone to `app` (for a program without --quick and --json: create_fill).
+// Runs `work` in a forked child that ends with _exit (never returns into main, whose objects
+// belong to the parent): status 0 if `work` returned, 1 if it threw (the message on stderr,
+// with the program's name). The child dies with the parent (a killed benchmark leaves no
+// process waiting at a gate).
+template <class Work>
+pid_t fork_child(Work&& work) {
+    std::fflush(nullptr);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid > 0) return pid;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    int rc = 0;
+    try {
+        work();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: process %d: %s\n", program_invocation_short_name, ::getpid(),
+                     e.what());
+        rc = 1;
+    } catch (...) {
+        rc = 1;
+    }
+    std::fflush(stderr);
+    ::_exit(rc);
+}
+
 inline void add_rounds_option(CLI::App& app, run_options& o) {
     app.add_option("--rounds", o.rounds, "rounds, each running every variant and baseline")
         ->check(CLI::PositiveNumber);
@@ -132,10 +161,14 @@ inline std::string number(double x) {
     if (std::isnan(x)) return "n/a";
     char buf[64];
     const double a = std::fabs(x);
-    if (a >= 1e5) std::snprintf(buf, sizeof buf, "%.0f", x);
-    else if (a >= 100) std::snprintf(buf, sizeof buf, "%.1f", x);
-    else if (a >= 1) std::snprintf(buf, sizeof buf, "%.2f", x);
-    else std::snprintf(buf, sizeof buf, "%.4f", x);
+    if (a >= 1e5)
+        std::snprintf(buf, sizeof buf, "%.0f", x);
+    else if (a >= 100)
+        std::snprintf(buf, sizeof buf, "%.1f", x);
+    else if (a >= 1)
+        std::snprintf(buf, sizeof buf, "%.2f", x);
+    else
+        std::snprintf(buf, sizeof buf, "%.4f", x);
     return buf;
 }
 
@@ -159,9 +192,9 @@ inline void print_section(const std::string& section, int name_width = 44, int b
         std::string target = f.target.empty() ? "" : f.target + ": ";
         if (!f.target.empty()) target += f.met < 0 ? "n/a" : f.met ? "yes" : "NO";
         std::printf("%-*s %10s %10s %10s %-9s | %-*s %8s | %s\n", name_width, f.s.name.c_str(),
-                    number(f.st.median).c_str(), number(f.st.min).c_str(),
-                    number(f.st.max).c_str(), f.s.unit.c_str(), base_width, base.c_str(),
-                    ratio_text(f.ratio).c_str(), target.c_str());
+                    number(f.st.median).c_str(), number(f.st.min).c_str(), number(f.st.max).c_str(),
+                    f.s.unit.c_str(), base_width, base.c_str(), ratio_text(f.ratio).c_str(),
+                    target.c_str());
     }
     std::fflush(stdout);
 }

@@ -116,9 +116,7 @@ void run_open_times(const context& ctx);  // open_times.cpp, figure 3
 
 // ---- processes.cpp -----------------------------------------------------------------------------
 
-// Runs `work` in a forked child that ends with _exit (status 0, or 1 if it threw) and dies with
-// this process.
-pid_t fork_child(const std::function<void()>& work);
+// (fork_child, shared with the other benchmarks: bench_support.hpp.)
 
 // Starts this program again (ctx.self) with `args`: an unrelated process, not a fork.
 pid_t spawn_self(const std::string& self, const std::vector<std::string>& args);

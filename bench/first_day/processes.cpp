@@ -70,27 +70,6 @@ std::vector<pid_t> start_at_gate(control& c, int n, const std::function<pid_t(in
 
 }  // namespace
 
-pid_t fork_child(const std::function<void()>& work) {
-    std::fflush(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid > 0) return pid;
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    int rc = 0;
-    try {
-        work();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "first_day: process %d: %s\n", ::getpid(), e.what());
-        rc = 1;
-    } catch (...) {
-        rc = 1;
-    }
-    std::fflush(stderr);
-    ::_exit(rc);
-}
-
 pid_t spawn_self(const std::string& self, const std::vector<std::string>& args) {
     std::vector<std::string> all{self};
     all.insert(all.end(), args.begin(), args.end());

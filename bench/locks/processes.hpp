@@ -1,5 +1,5 @@
-// bench/locks: the processes of a measurement. fork_child runs work in a child that ends with
-// _exit; run_processes times `procs` of them from the first fork to the last join; the gate in
+// bench/locks: the processes of a measurement (each a bench::fork_child, bench_support.hpp);
+// run_processes times `procs` of them from the first fork to the last join; the gate in
 // shared memory starts them together (start_at_gate, gated_processes), and gated_threads does
 // the same with threads. The shared area holds the locks of figures 1 and 4 and the gate.
 #pragma once
@@ -26,33 +26,6 @@
 #include "locks.hpp"
 
 namespace locks {
-
-// Runs `work` in a forked child that ends with _exit (never returns into main, whose objects
-// belong to the parent): status 0 if `work` returned, 1 if it threw. The child dies with the
-// parent (a killed benchmark leaves no process waiting at a gate).
-template <class Work>
-pid_t fork_child(Work&& work) {
-    std::fflush(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(1);
-        int rc = 0;
-        try {
-            work();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "locks: process %d: %s\n", ::getpid(), e.what());
-            rc = 1;
-        } catch (...) {
-            rc = 1;
-        }
-        std::fflush(stderr);
-        ::_exit(rc);
-    }
-    return pid;
-}
 
 // Waits for the given children; throws if one failed. A blocking waitpid, not
 // shmpool::reap_child: the callers time the wait, and reap_child polls (up to 20 ms apart).
