@@ -147,8 +147,7 @@ const std::byte* stream_core::settle(window& w, std::size_t i) {
 
 void stream_core::release_below(std::size_t i) {
     while (!in_flight_.empty() && in_flight_.front().end <= i) {
-        window& w = in_flight_.front();
-        w.call.cancel();  // nothing left to run: every index was delivered
+        window& w = in_flight_.front();  // every index was delivered: its call is ending
         if (w.call.valid()) {
             try {
                 w.call.get();  // a worker may have died after its last result: all arrived
