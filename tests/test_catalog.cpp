@@ -93,6 +93,52 @@ TEST(catalog, gc_removes_arrays_of_dead_creators_but_not_persistent_ones) {
     shared_array<float>::remove(mine);
 }
 
+// The boot ID in a segment's trailer, as 16 bytes (from /proc/sys/kernel/random/boot_id).
+std::string this_boot_id() {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string text, bytes;
+    in >> text;
+    std::string hex;
+    for (char c : text)
+        if (c != '-') hex += c;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return bytes;
+}
+
+// An array whose trailer records another host's boot ID (a directory several hosts share): its
+// creator's PID means nothing here, so it is not an orphan, whatever that PID is on this host.
+TEST(catalog, gc_leaves_an_array_made_on_another_host) {
+    const std::string name = unique_name("elsewhere");
+    shm_guard guard(name);
+    create_orphan(name, false);
+    ASSERT_FALSE(describe_array(name).creator_alive);
+
+    const std::string boot = this_boot_id();
+    ASSERT_EQ(boot.size(), 16u);
+    std::fstream f("/dev/shm/" + name, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    std::string trailer(4096, '\0');  // the last page
+    f.seekg(size - 4096);
+    f.read(trailer.data(), 4096);
+    const std::size_t at = trailer.find(boot);
+    ASSERT_NE(at, std::string::npos) << "the trailer does not record this host's boot ID";
+    std::string other = boot;
+    other[0] = static_cast<char>(other[0] ^ 0x5a);
+    f.seekp(size - 4096 + static_cast<std::streamoff>(at));
+    f.write(other.data(), 16);
+    f.close();
+
+    const array_info info = describe_array(name);
+    EXPECT_TRUE(info.creator_elsewhere);
+    EXPECT_TRUE(info.creator_alive) << "a creator of another host cannot be found dead here";
+    const auto removed = collect_garbage();
+    EXPECT_EQ(std::find(removed.begin(), removed.end(), name), removed.end());
+    EXPECT_TRUE(shm_exists(name));
+    shared_array<float>::remove(name);
+}
+
 // A creator that exited but was not reaped yet (a zombie) runs no more code: it is dead for
 // ls and gc, as it is for the rwlock.
 TEST(catalog, a_zombie_creator_counts_as_dead) {

@@ -41,6 +41,10 @@ struct array_info {
     bool made_by_shmpool = false;      // false for a .npy file numpy wrote: no creator recorded
     pid_t creator_pid = 0;             // 0 when unknown
     bool creator_alive = false;        // the creator still runs (a reused PID does not count)
+    /// The creator ran on another host, or before this machine's last boot (its boot ID
+    /// differs: a directory several hosts share, a file kept across a reboot). Its PID cannot
+    /// be checked here, so creator_alive is true and `gc` leaves the array alone.
+    bool creator_elsewhere = false;
     bool persistent = false;           // kept after its creator exits; `gc` leaves it alone
     std::int64_t created_unix_ns = 0;  // 0 when unknown
 };

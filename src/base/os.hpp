@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -191,6 +192,11 @@ bool read_process_stat(pid_t pid, process_stat& out) noexcept;
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
 /// or 0 when the process does not exist. Tells a live process from a reused PID.
 std::uint64_t process_start_time(pid_t pid) noexcept;
+
+/// This machine's boot ID (/proc/sys/kernel/random/boot_id, 16 bytes): different on every
+/// host and after every boot, so a PID recorded with it is checked only where it means that
+/// process. All zeros when it cannot be read. Read once, then cached.
+const std::array<std::uint8_t, 16>& boot_id() noexcept;
 
 // --- processes and signals -------------------------------------------------------------
 

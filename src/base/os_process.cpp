@@ -212,6 +212,27 @@ std::uint64_t process_start_time(pid_t pid) noexcept {
     return read_process_stat(pid, st) ? st.start_time : 0;
 }
 
+const std::array<std::uint8_t, 16>& boot_id() noexcept {
+    static const std::array<std::uint8_t, 16> id = [] {
+        std::array<std::uint8_t, 16> out{};
+        char text[64] = {};
+        const int fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return out;
+        const ssize_t n = retry_eintr([&] { return ::read(fd, text, sizeof text - 1); });
+        ::close(fd);
+        std::size_t k = 0;  // "8-4-4-4-12" hex digits with dashes
+        for (ssize_t i = 0; i < n && k < 32; ++i) {
+            const char c = text[i];
+            const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (v < 0) continue;
+            out[k / 2] = static_cast<std::uint8_t>(out[k / 2] | (k % 2 ? v : v << 4));
+            ++k;
+        }
+        return k == 32 ? out : std::array<std::uint8_t, 16>{};
+    }();
+    return id;
+}
+
 bool process_alive(pid_t pid, std::uint64_t start_time, std::uint64_t start_mask) noexcept {
     if (pid <= 0) return false;
     process_stat st;

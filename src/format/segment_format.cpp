@@ -118,12 +118,24 @@ segment_description describe_fd(int fd, const std::string& path, const std::stri
             std::memcmp(t.magic, trailer_magic, sizeof t.magic) == 0 &&
             t.data_bytes == d.data_bytes) {
             if (t.layout_version < 2) t.identity = array_identity();
+            if (t.layout_version < 3) std::memset(t.creator_boot_id, 0, sizeof t.creator_boot_id);
             t.identity.type_name[max_type_name] = '\0';  // whatever the file says
             d.trailer = t;
             d.identity = t.identity;
         }
     }
     return d;
+}
+
+bool created_on_this_host(const segment_trailer& t) noexcept {
+    static constexpr std::uint8_t unknown[16] = {};
+    if (std::memcmp(t.creator_boot_id, unknown, sizeof unknown) == 0) return true;
+    return std::memcmp(t.creator_boot_id, boot_id().data(), sizeof t.creator_boot_id) == 0;
+}
+
+bool creator_running(const segment_trailer& t) noexcept {
+    if (!created_on_this_host(t)) return true;
+    return process_alive(static_cast<pid_t>(t.creator_pid), t.creator_start_time);
 }
 
 std::string segment_description::describe(std::string_view name) const {

@@ -23,7 +23,8 @@ inline constexpr std::size_t page_size = 4096;
 inline constexpr char trailer_magic[8] = {'S', 'H', 'M', 'P', 'O', 'O', 'L', '1'};
 
 /// What shmpool records about a segment's creator, after the data. Layout version 1 ends with
-/// data_bytes (arrays only); version 2 adds what the segment holds.
+/// data_bytes (arrays only); version 2 adds what the segment holds; version 3 the creator's
+/// boot ID (its host: a PID is checked only on the host that recorded it).
 struct segment_trailer {
     char magic[8];
     std::uint32_t layout_version;
@@ -33,10 +34,19 @@ struct segment_trailer {
     std::int64_t created_unix_ns;
     std::uint64_t data_bytes;
     segment_identity identity;  // version 2: kind and C++ type (version 1: an array)
+    std::uint8_t creator_boot_id[16];  // version 3: detail::boot_id() of the creator's host
 };
-inline constexpr std::uint32_t trailer_layout_version = 2;
+inline constexpr std::uint32_t trailer_layout_version = 3;
 static_assert(sizeof(segment_trailer) <= page_size);
 inline constexpr std::uint32_t trailer_persistent = 1;
+
+/// Whether the trailer's creator ran on this host, in this boot: false only when the trailer
+/// records another boot ID (a segment in a directory several hosts share, or a file kept
+/// across a reboot). Its PID means nothing here then.
+bool created_on_this_host(const segment_trailer& t) noexcept;
+/// Whether the creator still runs. A creator of another host (created_on_this_host false)
+/// counts as running: it cannot be checked from here, so nothing is removed on its account.
+bool creator_running(const segment_trailer& t) noexcept;
 
 /// Byte offsets of a segment of `count` elements of `type`, or nullopt when they overflow.
 struct segment_layout {

@@ -74,7 +74,8 @@ array_info info_of(const detail::location& where) {
     if (d.trailer) {
         info.made_by_shmpool = true;
         info.creator_pid = static_cast<pid_t>(d.trailer->creator_pid);
-        info.creator_alive = detail::process_alive(info.creator_pid, d.trailer->creator_start_time);
+        info.creator_elsewhere = !detail::created_on_this_host(*d.trailer);
+        info.creator_alive = detail::creator_running(*d.trailer);
         info.persistent = (d.trailer->flags & detail::trailer_persistent) != 0;
         info.created_unix_ns = d.trailer->created_unix_ns;
     }

@@ -61,11 +61,14 @@ already_exists_error already_exists(const location& where, segment_kind kind) {
         const segment_description d = describe_fd(fd.get(), path, who_of(where));
         if (d.trailer) {
             const pid_t creator = static_cast<pid_t>(d.trailer->creator_pid);
-            const bool alive = process_alive(creator, d.trailer->creator_start_time);
+            const bool alive = creator_running(*d.trailer);
             what = where.describe(kind_name(d.identity.kind)) + " already exists (" + path +
                    "), created by process " + std::to_string(creator) +
-                   (alive ? ", which still runs"
-                          : ", which is no longer running: it died without removing it");
+                   (!created_on_this_host(*d.trailer)
+                        ? " of another host (or before this machine's last boot), which cannot "
+                          "be checked from here"
+                    : alive ? ", which still runs"
+                            : ", which is no longer running: it died without removing it");
             if (!alive && !(d.trailer->flags & trailer_persistent))
                 remedy = "`shmpool gc` removes it (with every array whose creator died), `shmpool "
                          "rm " + std::string(where.text()) + "` this one; or create with "
@@ -117,6 +120,7 @@ void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent,
     t.creator_pid = current_pid();
     t.creator_start_time = process_start_time(current_pid());
     t.created_unix_ns = unix_ns_now();
+    std::memcpy(t.creator_boot_id, boot_id().data(), sizeof t.creator_boot_id);
     t.data_bytes = data_bytes;
     std::memcpy(at, &t, sizeof t);
 }

@@ -28,6 +28,7 @@ nlohmann::ordered_json to_json(const array_info& a) {
         {"made_by_shmpool", a.made_by_shmpool},
         {"creator_pid", a.creator_pid},
         {"creator_alive", a.creator_alive},
+        {"creator_elsewhere", a.creator_elsewhere},
         {"persistent", a.persistent},
         {"created_unix_ns", a.created_unix_ns},
         {"value",
@@ -45,7 +46,7 @@ table_row ls_row(const array_info& a) {
             is_array(a) ? shape_text(a.shape) : "-",
             human_bytes(a.file_bytes),
             creator_text(a),
-            known ? (a.creator_alive ? "yes" : "no") : "-",
+            known ? (a.creator_elsewhere ? "elsewhere" : a.creator_alive ? "yes" : "no") : "-",
             known ? (a.persistent ? "yes" : "no") : "-",
             a.value.empty() ? "-" : a.value};
 }
@@ -79,6 +80,8 @@ void run_ls(bool json) {
 
 std::string creator_detail(const array_info& a) {
     if (!a.made_by_shmpool) return "unknown (no creator record: written by numpy)";
+    if (a.creator_elsewhere)
+        return creator_text(a) + " (of another host, or before the last boot: not checked here)";
     return creator_text(a) + (a.creator_alive ? " (running)" : " (no longer running)");
 }
 
