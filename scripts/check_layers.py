@@ -3,7 +3,7 @@
 
 The library has six layers, lowest first (README, "Layout of the repository"):
 
-    base < format < segment < sync < pool < inspect
+    base < format < segment < sync < pool < inspect < mpi
 
 Each has a folder in src/ and the public headers listed in LAYERS. A file may include headers of
 its own layer and of the layers below it, never above. Public headers (include/shmpool/) never
@@ -16,7 +16,7 @@ import pathlib
 import re
 import sys
 
-ORDER = ["base", "format", "segment", "sync", "pool", "inspect", "umbrella"]
+ORDER = ["base", "format", "segment", "sync", "pool", "inspect", "mpi", "umbrella"]
 
 # Public headers (relative to include/shmpool/) by layer.
 LAYERS = {
@@ -31,6 +31,8 @@ LAYERS = {
     "pool": ["process_pool.hpp", "call_handle.hpp", "detail/stream_core.hpp", "detail/stream_ranges.hpp", "detail/pool_tasks.hpp", "detail/imap_range.hpp",
              "detail/task_args.hpp"],
     "inspect": ["memory.hpp"],
+    "mpi": ["mpi.hpp", "mpi/cluster.hpp", "mpi/detail.hpp", "mpi/row_array.hpp", "mpi/rows.hpp",
+            "mpi/collectives.hpp"],
     "umbrella": ["shmpool.hpp"],
 }
 
