@@ -290,12 +290,9 @@ inline std::string string_at(const json& doc, const char* key) {
 #define SHMPOOL_PYTHON "python3"
 #endif
 
-/// Runs `PYTHON SCRIPT --json [--quick]` (the python3 with numpy found at configure time,
-/// SHMPOOL_PYTHON) and returns what it printed, or "" (with a warning on stderr) when it cannot
-/// run or fails: that round then has no Python baseline.
-inline std::string run_python_output(const std::string& script, bool quick) {
-    const std::string cmd = std::string("'") + SHMPOOL_PYTHON + "' '" + script + "' --json" +
-                            std::string(quick ? " --quick" : "");
+/// Runs the shell command `cmd` and returns what it printed on stdout, or "" (with a warning on
+/// stderr naming `what`) when it cannot run or fails.
+inline std::string run_command_output(const std::string& cmd, const std::string& what) {
     std::fflush(nullptr);
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) {
@@ -308,9 +305,18 @@ inline std::string run_python_output(const std::string& script, bool quick) {
     while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
     const int status = ::pclose(p);
     if (status == 0) return text;
-    std::fprintf(stderr, "warning: %s failed (status %d); Python baselines missing this round\n",
-                 cmd.c_str(), status);
+    std::fprintf(stderr, "warning: %s failed (status %d); %s missing this round\n", cmd.c_str(),
+                 status, what.c_str());
     return {};
+}
+
+/// Runs `PYTHON SCRIPT --json [--quick]` (the python3 with numpy found at configure time,
+/// SHMPOOL_PYTHON) and returns what it printed, or "" (with a warning on stderr) when it cannot
+/// run or fails: that round then has no Python baseline.
+inline std::string run_python_output(const std::string& script, bool quick) {
+    const std::string cmd = std::string("'") + SHMPOOL_PYTHON + "' '" + script + "' --json" +
+                            std::string(quick ? " --quick" : "");
+    return run_command_output(cmd, "Python baselines");
 }
 
 /// The last line of `text` that is not empty.

@@ -143,6 +143,41 @@ TEST(row_array, creation_is_all_or_nothing_across_hosts) {
         shared_array<int>::remove(block_name(name, last, c().hosts()));
 }
 
+TEST(row_array, an_empty_shape_on_one_rank_is_an_error_on_every_rank) {
+    // Only the last rank's shape is bad: the others must not wait for it.
+    const bool bad = c().rank() == c().size() - 1;
+    try {
+        if (bad)
+            row_array<double>::create(c(), unique("empty"), std::vector<std::size_t>{});
+        else
+            row_array<double>::create(c(), unique("empty"), {10, 2});
+        ADD_FAILURE() << "an empty shape was accepted";
+    } catch (const cluster_error& e) {
+        EXPECT_EQ(e.rank(), c().size() - 1) << e.what();
+        EXPECT_NE(e.error_what().find("the shape is empty"), std::string::npos) << e.what();
+    }
+    try {
+        row_array<double>::create(c(), unique("negative"), {10, bad ? -2 : 2});
+        ADD_FAILURE() << "a negative dimension was accepted";
+    } catch (const cluster_error& e) {
+        EXPECT_NE(e.error_what().find("negative"), std::string::npos) << e.what();
+    }
+}
+
+TEST(row_array, ranks_that_disagree_on_the_element_type_all_get_an_error) {
+    if (c().size() == 1) GTEST_SKIP() << "one rank cannot disagree";
+    try {
+        if (c().rank() == 0)
+            row_array<float>::create(c(), unique("types"), {10, 2});
+        else
+            row_array<std::int32_t>::create(c(), unique("types"), {10, 2});
+        ADD_FAILURE() << "float and int32 (of the same size) were accepted for one array";
+    } catch (const cluster_error& e) {
+        EXPECT_NE(std::string(e.what()).find("every rank must pass the same"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(row_array, ranks_that_disagree_on_the_shape_all_get_an_error) {
     const std::size_t cols = c().rank() == c().size() - 1 ? 5 : 4;
     if (c().size() == 1) GTEST_SKIP() << "one rank cannot disagree";

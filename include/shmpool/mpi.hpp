@@ -5,6 +5,7 @@
 //
 // @code
 // #include <shmpool/mpi.hpp>
+// #include <xtensor/xmath.hpp>
 //
 // int main(int argc, char** argv) {
 //     shmpool::mpi::cluster c(argc, argv);  // first: forks this rank's pool, then starts MPI

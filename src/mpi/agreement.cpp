@@ -109,7 +109,9 @@ call_result agree_call(cluster& c, const call_result& local, const std::exceptio
     std::uint64_t mine[4] = {failure ? 1u : 0u, local.completed, local.workers_died,
                              local.cancelled ? 1u : 0u};
     std::uint64_t sum[4] = {};
-    check(MPI_Allreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, c.comm()), "MPI_Allreduce");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, c.comm(), &request), "MPI_Iallreduce");
+    wait_without_spinning(request);
     if (sum[0] > 0) throw_agreed(c, failure, static_cast<int>(sum[0]), call);
     call_result all;
     all.completed = sum[1];

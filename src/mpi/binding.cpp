@@ -17,9 +17,9 @@ namespace shmpool::mpi::detail {
 namespace {
 
 // The ranks the launcher started on this host, from its environment (before MPI_Init): Open
-// MPI, then MPICH / Hydra, then Slurm; 1 when none says.
+// MPI's mpirun, then MPICH's Hydra; 1 when neither says (then pass cluster_options::workers).
 std::size_t ranks_on_this_host() {
-    for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}) {
         if (const char* v = std::getenv(var)) {
             const long n = std::strtol(v, nullptr, 10);
             if (n > 0) return static_cast<std::size_t>(n);

@@ -1,8 +1,11 @@
 // shmpool::mpi::cluster: the pool forked first, then MPI, then the ranks grouped by host.
 #include "shmpool/mpi/cluster.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "mpi_support.hpp"
@@ -26,6 +29,24 @@ void check(int rc, const char* call) {
     int length = 0;
     MPI_Error_string(rc, text, &length);
     throw mpi_error(std::string("shmpool::mpi: ") + call + " failed: " + std::string(text, length));
+}
+
+// Waits for `request` mostly asleep: a rank whose share is done waits for the other hosts,
+// and MPI_Wait would spin on a core that the workers need. It tests without pause for 2 ms
+// (a collective's steps progress only while its ranks test; short calls end here), then sleeps
+// between tests, 50 us at first, up to 250 us.
+void wait_without_spinning(MPI_Request& request) {
+    using clock = std::chrono::steady_clock;
+    int done = 0;
+    const auto spin_until = clock::now() + std::chrono::milliseconds(2);
+    while (!done && clock::now() < spin_until)
+        check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    auto pause = std::chrono::microseconds(50);
+    while (!done) {
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::microseconds(250));
+        check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    }
 }
 
 }  // namespace detail
@@ -125,6 +146,10 @@ const std::vector<std::string>& cluster::stale_blocks_removed() const noexcept {
     return state_->stale;
 }
 
-void cluster::barrier() { detail::check(MPI_Barrier(state_->world), "MPI_Barrier"); }
+void cluster::barrier() {
+    MPI_Request request = MPI_REQUEST_NULL;
+    detail::check(MPI_Ibarrier(state_->world, &request), "MPI_Ibarrier");
+    detail::wait_without_spinning(request);
+}
 
 }  // namespace shmpool::mpi

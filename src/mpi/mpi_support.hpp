@@ -14,6 +14,10 @@ namespace shmpool::mpi::detail {
 /// module's communicators).
 void check(int rc, const char* call);
 
+/// Waits for `request` mostly asleep rather than spinning in MPI_Wait: a rank waiting for the
+/// other hosts leaves its core to the workers (ranks and workers together outnumber the cores).
+void wait_without_spinning(MPI_Request& request);
+
 /// What the cluster does about mpirun's binding before it forks the pool.
 struct binding_plan {
     std::size_t workers = 1;  // the pool's workers

@@ -66,8 +66,9 @@ struct cluster_options {
     std::size_t workers = 0;
     /// Keep the CPU binding mpirun gave this rank even when it holds fewer CPUs than the pool
     /// has workers. By default the rank's CPU set is then widened to every CPU of the host
-    /// before the pool is forked (mpirun binds each rank to one core unless run with
-    /// `--bind-to none`; the workers would all share that core). A binding with enough CPUs
+    /// before the pool is forked (Open MPI 4.1's mpirun binds each rank of a job of 2 ranks or
+    /// fewer to one core, and of larger jobs to a socket, unless run with `--bind-to none`;
+    /// the workers would share those). A binding with enough CPUs
     /// (`--map-by ppr:1:node:pe=N`) is always kept.
     bool keep_binding = false;
     /// Remove, on each host, the blocks of distributed arrays that a dead job left there

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "shmpool/detail/identity.hpp"
 #include "shmpool/error.hpp"
 #include "shmpool/mpi/cluster.hpp"
 #include "shmpool/mpi/detail.hpp"
@@ -50,40 +52,27 @@ public:
     /// calls it with the same name, shape and split. On each host the leader creates the block
     /// and the other ranks open it; either every host has its block when it returns, or none
     /// does and every rank throws cluster_error naming the host and rank where creation
-    /// failed (the name taken, no space...). Blocks are removed when the host's leader exits
-    /// unless `opts.create.persistent`.
+    /// failed (the name taken, no space, an empty shape or a negative dimension, ranks that
+    /// passed different names, types or shapes). A `rows_per_host` that does not fit the
+    /// hosts is an invalid_argument_error, thrown by every rank. Blocks are removed when the
+    /// host's leader exits unless `opts.create.persistent`.
     static row_array create(cluster& c, std::string_view name, const shape_type& shape,
                             const row_array_options& opts = {}) {
-        const std::string what = "row_array '" + std::string(name) + "'";
-        check_shape(name, shape);
-        detail::check_same_everywhere(c, describe(name, shape, opts), "row_array::create");
-        row_array a;
-        const detail::row_span mine = detail::host_rows(c, shape[0], opts.rows_per_host, what);
-        shape_type block_shape = shape;
-        block_shape[0] = mine.end - mine.begin;
-        const std::string block = detail::block_name(name, c.host(), c.hosts());
-        detail::create_blocks(
-            c, what, [&] { a.block_ = shared_array<T>::create(block, block_shape, opts.create); },
-            [&] { a.block_ = shared_array<T>::open(block); },
-            [&] { shared_array<T>::remove(block); });
-        a.first_ = mine.begin;
-        a.last_ = mine.end;
-        a.rows_ = shape[0];
-        a.host_ = c.host();
-        a.hosts_ = c.hosts();
-        return a;
+        return create_checked(c, name, shape, opts, shape.empty() ? "the shape is empty" : "");
     }
     template <class Int, class = std::enable_if_t<std::is_integral_v<Int>>>
     static row_array create(cluster& c, std::string_view name, std::initializer_list<Int> shape,
                             const row_array_options& opts = {}) {
         shape_type s;
+        bool negative = false;
         for (const Int d : shape) {
-            if (d < 0)
-                throw invalid_argument_error("row_array '" + std::string(name) +
-                                             "': a dimension is negative");
-            s.push_back(static_cast<std::size_t>(d));
+            negative = negative || d < 0;
+            s.push_back(d < 0 ? 0 : static_cast<std::size_t>(d));
         }
-        return create(c, name, s, opts);
+        return create_checked(c, name, s, opts,
+                              negative       ? "a dimension is negative"
+                              : s.empty()    ? "the shape is empty"
+                                             : "");
     }
 
     /// This host's block: a shared_array of shape (last_row() - first_row(), ...).
@@ -125,15 +114,37 @@ public:
     auto row(std::size_t r) const { return block_.row(local(r)); }
 
 private:
-    static void check_shape(std::string_view name, const shape_type& shape) {
-        if (shape.empty())
-            throw invalid_argument_error("row_array '" + std::string(name) +
-                                         "': the shape is empty; give (rows, ...)");
+    // The collective part of create(): `problem` (empty: none) is this rank's objection to its
+    // own arguments, agreed on before anything else so that no rank waits for one that threw.
+    static row_array create_checked(cluster& c, std::string_view name, const shape_type& shape,
+                                    const row_array_options& opts, const char* problem) {
+        const std::string what = "row_array '" + std::string(name) + "'";
+        detail::agree(c,
+                      *problem ? std::make_exception_ptr(invalid_argument_error(
+                                     what + ": " + problem + "; give (rows, ...)"))
+                               : std::exception_ptr(),
+                      "row_array::create");
+        detail::check_same_everywhere(c, describe(name, shape, opts), "row_array::create");
+        row_array a;
+        const detail::row_span mine = detail::host_rows(c, shape[0], opts.rows_per_host, what);
+        shape_type block_shape = shape;
+        block_shape[0] = mine.end - mine.begin;
+        const std::string block = detail::block_name(name, c.host(), c.hosts());
+        detail::create_blocks(
+            c, what, [&] { a.block_ = shared_array<T>::create(block, block_shape, opts.create); },
+            [&] { a.block_ = shared_array<T>::open(block); },
+            [&] { shared_array<T>::remove(block); });
+        a.first_ = mine.begin;
+        a.last_ = mine.end;
+        a.rows_ = shape[0];
+        a.host_ = c.host();
+        a.hosts_ = c.hosts();
+        return a;
     }
     static std::string describe(std::string_view name, const shape_type& shape,
                                 const row_array_options& opts) {
-        std::string d = "name '" + std::string(name) + "', element size " +
-                        std::to_string(sizeof(T)) + ", shape (";
+        std::string d = "name '" + std::string(name) + "', element type " +
+                        std::string(shmpool::detail::compiler_type_name<T>()) + ", shape (";
         for (std::size_t k = 0; k < shape.size(); ++k)
             d += (k ? ", " : "") + std::to_string(shape[k]);
         d += "), rows per host (";
