@@ -105,6 +105,16 @@ TEST(row_array, an_explicit_split_is_kept_and_a_bad_one_is_refused) {
     }
 }
 
+TEST(row_array, fewer_rows_than_hosts_leaves_a_host_an_empty_block) {
+    auto a = row_array<int>::create(c(), unique("few"), {1, 3});
+    EXPECT_EQ(a.last_row() - a.first_row(), c().host() == 0 ? 1u : 0u);
+    EXPECT_EQ(for_each_row(c(), a, [a](std::size_t r) { a.row(r).fill(7); }).completed, 1u);
+    const xt::xarray<int> all = gather(c(), a);
+    if (c().rank() == 0) {
+        EXPECT_EQ(all, (xt::xarray<int>{{7, 7, 7}}));
+    }
+}
+
 TEST(row_array, a_row_of_another_host_is_an_error_not_a_silent_read) {
     auto a = row_array<float>::create(c(), unique("mine"), {64, 4});
     EXPECT_NO_THROW(a.row(a.first_row()));

@@ -17,7 +17,8 @@
 //
 // One header per concept: shared_array.hpp (arrays), process_pool.hpp (the pool), value.hpp
 // (shared values), call_handle.hpp (a submitted call), robust_mutex.hpp, shared_rwlock.hpp, semaphore.hpp, barrier.hpp, event.hpp
-// and file_lock.hpp (locks), catalog.hpp (ls, gc), memory.hpp (who holds what), process.hpp
+// and file_lock.hpp (locks), frozen.hpp and frozen_builder.hpp (read-only stores of columns),
+// catalog.hpp (ls, gc), memory.hpp (who holds what), process.hpp
 // (waiting for a child), error.hpp (the exceptions, all derived from shmpool::error).
 #pragma once
 
@@ -28,6 +29,8 @@
 #include "shmpool/error.hpp"
 #include "shmpool/event.hpp"
 #include "shmpool/file_lock.hpp"
+#include "shmpool/frozen.hpp"
+#include "shmpool/frozen_builder.hpp"
 #include "shmpool/memory.hpp"
 #include "shmpool/process.hpp"
 #include "shmpool/process_pool.hpp"

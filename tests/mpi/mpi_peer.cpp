@@ -2,7 +2,11 @@
 //   mpi_peer kill-rank R NAME   creates the distributed array NAME, fills it, then rank R
 //                               prints "killing rank R at NS" (CLOCK_REALTIME) and SIGKILLs
 //                               itself while the other ranks wait in a barrier;
-//   mpi_peer start              starts a cluster (which removes a dead job's blocks) and ends.
+//   mpi_peer start              starts a cluster (which removes a dead job's blocks) and ends;
+//   mpi_peer binding            with a pool of 2 workers: checks that a rank bound to fewer
+//                               CPUs (mpirun --bind-to core) was widened to the host's CPUs,
+//                               and that its workers run on them; exit 1 otherwise.
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 
@@ -33,10 +37,34 @@ int kill_rank(shmpool::mpi::cluster& c, int victim, const char* name) {
     return 0;
 }
 
+int cpus_of(pid_t pid) {
+    cpu_set_t set;
+    return ::sched_getaffinity(pid, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+}
+
+// Run with --bind-to core: each rank starts on one CPU, fewer than its 2 workers.
+int binding(shmpool::mpi::cluster& c, int cpus_at_start) {
+    const int now = cpus_of(0);
+    int bad = 0;
+    std::printf("rank %d: %d CPU(s) at start, %d now, widened %s; workers on", c.rank(),
+                cpus_at_start, now, c.binding_widened() ? "yes" : "no");
+    for (int pid : c.pool().worker_pids()) {
+        std::printf(" %d", cpus_of(pid));
+        if (cpus_of(pid) != now) bad = 1;
+    }
+    std::printf(" CPU(s)\n");
+    if (cpus_at_start < 2 && now > cpus_at_start && !c.binding_widened()) bad = 1;
+    if (cpus_at_start < 2 && now == cpus_at_start) bad = 1;  // not widened: the test proves nothing
+    return shmpool::mpi::reduce(c, bad);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    shmpool::mpi::cluster c(argc, argv, {.workers = 1});
+    const bool binding_mode = argc == 2 && std::strcmp(argv[1], "binding") == 0;
+    const int cpus_at_start = cpus_of(0);
+    shmpool::mpi::cluster c(argc, argv, {.workers = binding_mode ? 2u : 1u});
+    if (binding_mode) return binding(c, cpus_at_start) == 0 ? 0 : 1;
     if (argc == 4 && std::strcmp(argv[1], "kill-rank") == 0)
         return kill_rank(c, std::atoi(argv[2]), argv[3]);
     if (argc == 2 && std::strcmp(argv[1], "start") == 0) {

@@ -22,9 +22,10 @@ enum class segment_kind : std::uint32_t {
     raw_value = 3,    ///< raw_value<T>
     value_array = 4,  ///< value_array<T>
     raw_array = 5,    ///< raw_array<T>
+    frozen = 6,       ///< frozen: a store of columns (frozen.hpp)
 };
 
-/// "array", "object", "value", "raw_value", "value_array", "raw_array".
+/// "array", "object", "value", "raw_value", "value_array", "raw_array", "frozen".
 SHMPOOL_API std::string_view kind_name(segment_kind k) noexcept;
 
 inline constexpr std::size_t max_type_name = 179;

@@ -1,0 +1,312 @@
+// shmpool::frozen_builder: columns gathered in memory, indexes sorted by hash, and the whole
+// store written into a new segment before its name appears (frozen_format.hpp: the layout).
+#include "shmpool/frozen_builder.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "frozen_format.hpp"
+#include "segment_format.hpp"
+
+namespace shmpool {
+namespace detail {
+
+struct frozen_column_data {
+    std::string name;
+    std::uint32_t kind = 0;
+    dtype type = dtype::uint8;
+    std::vector<std::size_t> dims;
+    bool dedup = false;
+    std::size_t element = 1, row_elements = 1, rows = 0;
+    std::vector<std::byte> values;
+    std::vector<std::uint64_t> offsets{0};    // ragged, strings: rows + 1 (in elements)
+    std::vector<std::uint64_t> starts, ends;  // de-duplicated: per row
+    // De-duplicated: content hash -> (start, count) of the rows stored with it.
+    std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> seen;
+    std::string keys;  // index: its keys column
+    // Laid out at publish():
+    frozen_column entry{};
+};
+
+void frozen_append(frozen_column_data& c, const void* data, std::size_t count) {
+    const std::size_t bytes = count * c.element;
+    if (c.kind == 1 && count != c.row_elements)
+        throw invalid_argument_error("frozen_builder: column '" + c.name + "': a row of " +
+                                     std::to_string(count) + " values; its rows have " +
+                                     std::to_string(c.row_elements));
+    const auto* p = static_cast<const std::byte*>(data);
+    if (c.dedup) {
+        std::vector<std::pair<std::uint64_t, std::uint64_t>>& same = c.seen[frozen_hash(p, bytes)];
+        for (const auto& [start, n] : same) {
+            if (n == count && std::memcmp(c.values.data() + start * c.element, p, bytes) == 0) {
+                c.starts.push_back(start);  // a row with the same content: share it
+                c.ends.push_back(start + n);
+                ++c.rows;
+                return;
+            }
+        }
+        const std::uint64_t start = c.values.size() / c.element;
+        c.values.insert(c.values.end(), p, p + bytes);
+        same.emplace_back(start, count);
+        c.starts.push_back(start);
+        c.ends.push_back(start + count);
+    } else {
+        c.values.insert(c.values.end(), p, p + bytes);
+        if (c.kind != 1) c.offsets.push_back(c.values.size() / c.element);
+    }
+    ++c.rows;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::frozen_column_data;
+
+constexpr std::size_t round_up_page(std::size_t n) {
+    return (n + detail::page_size - 1) / detail::page_size * detail::page_size;
+}
+
+// A column's bytes to write: one part per section.
+struct part {
+    const void* data;
+    std::size_t bytes;
+};
+
+// The key of row r of the keys column `k`, as bytes.
+std::pair<const std::byte*, std::size_t> key_of(const frozen_column_data& k, std::size_t r) {
+    if (k.kind == 1) return {k.values.data() + 8 * r, 8};
+    const std::uint64_t b = k.dedup ? k.starts[r] : k.offsets[r];
+    const std::uint64_t e = k.dedup ? k.ends[r] : k.offsets[r + 1];
+    return {k.values.data() + b, e - b};
+}
+
+std::string key_text(const frozen_column_data& k, std::size_t r) {
+    const auto [p, n] = key_of(k, r);
+    if (k.kind == 1) {
+        std::int64_t v = 0;
+        std::memcpy(&v, p, 8);
+        return std::to_string(v);
+    }
+    return "'" + std::string(reinterpret_cast<const char*>(p), std::min<std::size_t>(n, 80)) + "'";
+}
+
+// An index's sections, built from its keys column.
+struct index_data {
+    std::vector<std::uint64_t> hashes, directory;
+    std::vector<std::uint32_t> rows32;
+    std::vector<std::uint64_t> rows64;
+    std::uint32_t bits = 0;
+};
+
+index_data build_index(const frozen_column_data& index, const frozen_column_data& keys,
+                       std::size_t rows) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> entries(rows);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const auto [p, n] = key_of(keys, r);
+        entries[r] = {detail::frozen_hash(p, n), r};
+    }
+    std::sort(entries.begin(), entries.end());
+    for (std::size_t k = 1; k < rows; ++k) {
+        for (std::size_t j = k; j-- > 0 && entries[j].first == entries[k].first;) {
+            const auto a = key_of(keys, entries[j].second), b = key_of(keys, entries[k].second);
+            if (a.second == b.second && std::memcmp(a.first, b.first, a.second) == 0)
+                throw invalid_argument_error(
+                    "frozen_builder: index '" + index.name + "': the key " +
+                    key_text(keys, entries[k].second) + " appears in rows " +
+                    std::to_string(entries[j].second) + " and " +
+                    std::to_string(entries[k].second) + " of column '" + keys.name + "'");
+        }
+    }
+    index_data d;
+    while (d.bits < 40 && (std::size_t{4} << d.bits) < rows) ++d.bits;  // about 2 to 4 a bucket
+    d.hashes.reserve(rows);
+    const bool narrow = rows <= 0xffffffffu;
+    for (const auto& [h, r] : entries) {
+        d.hashes.push_back(h);
+        if (narrow)
+            d.rows32.push_back(static_cast<std::uint32_t>(r));
+        else
+            d.rows64.push_back(r);
+    }
+    const std::size_t buckets = std::size_t{1} << d.bits;
+    d.directory.assign(buckets + 1, rows);
+    std::size_t at = 0;
+    for (std::size_t b = 0; b < buckets; ++b) {
+        while (at < rows && (d.bits ? d.hashes[at] >> (64 - d.bits) : 0) < b) ++at;
+        d.directory[b] = at;
+    }
+    return d;
+}
+
+// The store's bytes, laid out: what init() writes.
+struct layout {
+    detail::frozen_header header{};
+    std::vector<detail::frozen_column> toc;
+    std::vector<std::vector<part>> parts;  // per column, per section
+};
+
+void write_store(std::byte* data, const void* arg) {
+    const layout& l = *static_cast<const layout*>(arg);
+    std::memcpy(data, &l.header, sizeof l.header);
+    std::memcpy(data + l.header.toc_offset, l.toc.data(), l.toc.size() * sizeof(detail::frozen_column));
+    for (std::size_t c = 0; c < l.toc.size(); ++c)
+        for (std::size_t s = 0; s < l.parts[c].size(); ++s)
+            if (l.parts[c][s].bytes)
+                std::memcpy(data + l.toc[c].section[s].offset, l.parts[c][s].data, l.parts[c][s].bytes);
+}
+
+}  // namespace
+
+struct frozen_builder::impl {
+    std::vector<std::unique_ptr<frozen_column_data>> columns;
+    std::vector<index_data> indexes;  // built at publish, kept alive while writing
+
+    frozen_column_data* find(std::string_view name) {
+        for (auto& c : columns)
+            if (c->name == name) return c.get();
+        return nullptr;
+    }
+};
+
+frozen_builder::frozen_builder() : impl_(std::make_unique<impl>()) {}
+frozen_builder::~frozen_builder() = default;
+
+detail::frozen_column_data& frozen_builder::add(std::string_view name, std::uint32_t kind,
+                                                dtype type, const std::vector<std::size_t>& dims,
+                                                bool dedup) {
+    if (name.empty() || name.size() > detail::frozen_name_max ||
+        name.find('\0') != std::string_view::npos)
+        throw invalid_argument_error("frozen_builder: column name '" + std::string(name) +
+                                     "' must have 1 to 127 bytes, no NUL");
+    if (impl_->find(name))
+        throw invalid_argument_error("frozen_builder: there is a column '" + std::string(name) +
+                                     "' already");
+    if (dims.size() > detail::frozen_max_rank)
+        throw invalid_argument_error("frozen_builder: column '" + std::string(name) +
+                                     "': a row may have at most 4 dimensions");
+    auto c = std::make_unique<frozen_column_data>();
+    c->name = name;
+    c->kind = kind;
+    c->type = type;
+    c->dims = dims;
+    c->dedup = dedup;
+    c->element = dtype_size(type);
+    for (std::size_t d : dims) c->row_elements *= d;
+    impl_->columns.push_back(std::move(c));
+    return *impl_->columns.back();
+}
+
+frozen_builder::string_column frozen_builder::strings(std::string_view name, bool deduplicate) {
+    return string_column(add(name, 3, dtype::uint8, {}, deduplicate));
+}
+
+void frozen_builder::index(std::string_view name, std::string_view keys_column) {
+    const frozen_column_data* keys = impl_->find(keys_column);
+    const bool usable = keys && (keys->kind == 3 || (keys->kind == 1 && keys->type == dtype::int64 &&
+                                                     keys->dims.empty()));
+    if (!usable)
+        throw invalid_argument_error("frozen_builder: index '" + std::string(name) +
+                                     "': its keys column '" + std::string(keys_column) +
+                                     "' must be a strings column or an array of int64 scalars "
+                                     "added before it");
+    add(name, 4, dtype::uint8, {}, false).keys = keys_column;
+}
+
+std::size_t frozen_builder::rows() const noexcept {
+    for (const auto& c : impl_->columns)
+        if (c->kind != 4) return c->rows;
+    return 0;
+}
+
+namespace {
+
+// The table-of-contents entry of `c` (its sections' offsets come later) and its parts.
+std::vector<part> describe(const frozen_column_data& c, const index_data* ix,
+                           std::size_t keys_position, bool int_keys, detail::frozen_column& e) {
+    std::memcpy(e.name, c.name.data(), c.name.size());
+    e.kind = c.kind;
+    const std::string_view descr = npy_descr(c.type);
+    std::memcpy(e.descr, descr.data(), std::min<std::size_t>(descr.size(), 7));
+    e.rank = static_cast<std::uint32_t>(c.dims.size());
+    for (std::size_t d = 0; d < c.dims.size(); ++d) e.dims[d] = c.dims[d];
+    const auto bytes_of = [](const auto& v) { return v.size() * sizeof(v[0]); };
+    if (c.kind == 1) return {{c.values.data(), c.values.size()}};
+    if (c.kind != 4) {
+        if (!c.dedup) return {{c.offsets.data(), bytes_of(c.offsets)}, {c.values.data(), c.values.size()}};
+        e.flags |= detail::frozen_flag_dedup;
+        return {{c.starts.data(), bytes_of(c.starts)},
+                {c.ends.data(), bytes_of(c.ends)},
+                {c.values.data(), c.values.size()}};
+    }
+    e.keys_column = static_cast<std::uint32_t>(keys_position);
+    e.bucket_bits = ix->bits;
+    if (int_keys) e.flags |= detail::frozen_flag_int_keys;
+    const bool narrow = !ix->rows32.empty() || ix->rows64.empty();
+    if (narrow) e.flags |= detail::frozen_flag_rows32;
+    return {{ix->hashes.data(), bytes_of(ix->hashes)},
+            narrow ? part{ix->rows32.data(), bytes_of(ix->rows32)}
+                   : part{ix->rows64.data(), bytes_of(ix->rows64)},
+            {ix->directory.data(), bytes_of(ix->directory)}};
+}
+
+}  // namespace
+
+frozen frozen_builder::publish(std::string_view name, const create_options& opts) {
+    return publish_at(detail::location::shm(name), opts);
+}
+
+frozen frozen_builder::publish(const file_path& file, const create_options& opts) {
+    return publish_at(detail::location::file(file.path), opts);
+}
+
+frozen frozen_builder::publish_at(const detail::location& where, const create_options& opts) {
+    auto& columns = impl_->columns;
+    const std::size_t rows = this->rows();
+    for (const auto& c : columns)
+        if (c->kind != 4 && c->rows != rows)
+            throw invalid_argument_error("frozen_builder: column '" + c->name + "' has " +
+                                         std::to_string(c->rows) + " rows, column '" +
+                                         columns.front()->name + "' " + std::to_string(rows) +
+                                         ": every column needs one entry per row");
+    layout l;
+    l.toc.resize(columns.size());
+    impl_->indexes.clear();
+    impl_->indexes.reserve(columns.size());
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+        const frozen_column_data& c = *columns[k];
+        std::size_t keys_position = 0;
+        const index_data* ix = nullptr;
+        if (c.kind == 4) {
+            while (columns[keys_position]->name != c.keys) ++keys_position;
+            impl_->indexes.push_back(build_index(c, *columns[keys_position], rows));
+            ix = &impl_->indexes.back();
+        }
+        l.parts.push_back(
+            describe(c, ix, keys_position, ix && columns[keys_position]->kind == 1, l.toc[k]));
+    }
+    std::memcpy(l.header.magic, detail::frozen_magic, sizeof l.header.magic);
+    l.header.version = detail::frozen_version;
+    l.header.columns = static_cast<std::uint32_t>(columns.size());
+    l.header.rows = rows;
+    l.header.toc_offset = sizeof(detail::frozen_header);
+    // The segment's data starts on a page: sections at page multiples of it are page-aligned.
+    std::size_t at = round_up_page(sizeof(detail::frozen_header) + columns.size() * sizeof(detail::frozen_column));
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+        l.toc[k].sections = static_cast<std::uint32_t>(l.parts[k].size());
+        for (std::size_t s = 0; s < l.parts[k].size(); ++s) {
+            l.toc[k].section[s] = {at, l.parts[k][s].bytes};
+            at = round_up_page(at + l.parts[k][s].bytes);
+        }
+    }
+    l.header.body_bytes = at;
+    const detail::segment_initializer init{&write_store, &l};
+    detail::mapped_segment& s = detail::create_segment(where, dtype::uint8, {at}, opts,
+                                                       &detail::make_frozen_state, init,
+                                                       detail::frozen_identity());
+    impl_->indexes.clear();
+    return frozen(s);
+}
+
+}  // namespace shmpool
