@@ -3,7 +3,8 @@
 # nlohmann-json), to test (GoogleTest, python3 with numpy, procps and smem for the memory tool's
 # cross-checks) and to benchmark (Google Benchmark, matplotlib for the report's charts, the Boost
 # headers for bench/first_day's Boost.Interprocess baseline), and Open MPI for shmpool::mpi (the
-# module for several hosts, built and tested when MPI is found).
+# module for several hosts, built and tested when MPI is found), and xxHash (XXH3, the hash of
+# frozen stores' indexes: libxxhash-dev for C++, python3-xxhash for python/shmpool_frozen.py).
 #   --fuzz   also clang and its libFuzzer runtime (the fuzz preset)
 # Idempotent: does nothing (not even apt-get update) when everything is already installed.
 set -euo pipefail
@@ -13,7 +14,7 @@ packages=(
     libxtensor-dev libcli11-dev nlohmann-json3-dev
     libgtest-dev libbenchmark-dev libboost-dev
     python3 python3-numpy python3-matplotlib procps smem pkgconf
-    libopenmpi-dev openmpi-bin
+    libopenmpi-dev openmpi-bin libxxhash-dev python3-xxhash
 )
 for arg in "$@"; do
     case "$arg" in

@@ -271,6 +271,23 @@ TEST(frozen, a_killed_builder_leaves_nothing_half_written) {
     std::printf("%d of 12 builders finished before their kill\n", whole);
 }
 
+// Python reads the store with numpy alone (python/shmpool_frozen.py, python3-xxhash for keys).
+TEST(frozen, python_reads_the_store_with_numpy) {
+    const std::string interpreter = SHMPOOL_PYTHON;
+    ASSERT_FALSE(interpreter.empty()) << "no python3 with numpy found at configure time";
+    const std::string name = unique_name("frozen_py");
+    shm_guard guard(name);
+    build(name, 3000);
+    std::string out;
+    const std::string source = SHMPOOL_SOURCE_DIR;
+    const int rc = test::run_command("env PYTHONPATH=" + source + "/python " + interpreter + " " +
+                                         source + "/tests/python/frozen_reader.py " + name +
+                                         " 3000 2>&1",
+                                     &out);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("frozen_reader: OK"), std::string::npos) << out;
+}
+
 TEST(frozen, pool_tasks_read_the_store_through_the_handle) {
     const std::string name = unique_name("frozen_pool");
     shm_guard guard(name);
