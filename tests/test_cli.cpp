@@ -190,6 +190,35 @@ TEST_F(cli, ls_json_holds_the_array) {
 // ---------------------------------------------------------------------------------------------
 // info
 
+TEST_F(cli, info_lists_the_columns_of_a_frozen_store) {
+    const std::string name = unique_name("info_frozen");
+    const shm_guard name_guard{name};
+    shmpool::frozen_builder b;
+    auto keys = b.strings("key");
+    auto values = b.ragged<float>("values", true);
+    b.index("by_key", "key");
+    keys.push_back("a");
+    values.push_back({1.0f, 2.0f});
+    EXPECT_EQ(b.publish(name).rows(), 1u);
+
+    const run_result r = run_cli({"info", name, "--json"});
+    ASSERT_EQ(r.status, 0) << shown(r);
+    const json doc = json::parse(r.out);
+    EXPECT_EQ(doc.at("kind"), "frozen");
+    const json& cols = doc.at("columns");
+    ASSERT_EQ(cols.size(), 3u) << r.out;
+    EXPECT_EQ(cols[1].at("name"), "values");
+    EXPECT_EQ(cols[1].at("kind"), "ragged");
+    EXPECT_EQ(cols[1].at("dtype"), "float32");
+    EXPECT_EQ(cols[1].at("deduplicated"), true);
+    EXPECT_EQ(cols[2].at("keys"), "key");
+    const run_result text = run_cli({"info", name});
+    ASSERT_EQ(text.status, 0) << shown(text);
+    EXPECT_NE(text.out.find("keys: key"), std::string::npos) << text.out;
+    const run_result rm = run_cli({"rm", name});
+    EXPECT_EQ(rm.status, 0) << shown(rm);
+}
+
 TEST_F(cli, info_describes_one_array) {
     const std::string name = unique_name("info");
     const shm_guard name_guard{name};

@@ -6,6 +6,7 @@
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "shmpool/catalog.hpp"
+#include "shmpool/frozen.hpp"
 
 namespace shmpool::cli {
 namespace {
@@ -85,10 +86,48 @@ std::string creator_detail(const array_info& a) {
     return creator_text(a) + (a.creator_alive ? " (running)" : " (no longer running)");
 }
 
+// A frozen store's columns (info), or an empty list when it cannot be opened.
+std::vector<frozen_column_info> frozen_columns(const array_info& a) {
+    try {
+        return (is_path(a.name) ? frozen::open(file_path{a.name}) : frozen::open(a.name)).columns();
+    } catch (const error&) {
+        return {};
+    }
+}
+
+nlohmann::ordered_json columns_json(const std::vector<frozen_column_info>& cols) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const frozen_column_info& c : cols)
+        list.push_back({{"name", c.name},
+                        {"kind", c.kind},
+                        {"dtype", c.dtype},
+                        {"shape", c.shape},
+                        {"deduplicated", c.deduplicated},
+                        {"keys", c.keys.empty() ? nlohmann::ordered_json(nullptr)
+                                                : nlohmann::ordered_json(c.keys)},
+                        {"bytes", c.bytes}});
+    return list;
+}
+
+void print_columns(const std::vector<frozen_column_info>& cols) {
+    std::vector<table_row> rows{{"COLUMN", "KIND", "DTYPE", "SHAPE", "BYTES", "NOTE"}};
+    for (const frozen_column_info& c : cols)
+        rows.push_back({c.name, c.kind, c.dtype, shape_text(c.shape), human_bytes(c.bytes),
+                        !c.keys.empty() ? "keys: " + c.keys
+                        : c.deduplicated ? "de-duplicated"
+                                         : ""});
+    std::cout << '\n';
+    print_table(rows);
+}
+
 void run_info(const std::string& name, bool json) {
     const array_info a = describe(name);
+    const std::vector<frozen_column_info> cols =
+        a.kind == "frozen" ? frozen_columns(a) : std::vector<frozen_column_info>{};
     if (json) {
-        print_json(to_json(a));
+        nlohmann::ordered_json doc = to_json(a);
+        if (a.kind == "frozen") doc["columns"] = columns_json(cols);
+        print_json(doc);
         return;
     }
     std::size_t elements = 1;
@@ -116,6 +155,7 @@ void run_info(const std::string& name, bool json) {
              {"created:", iso8601_utc(a.created_unix_ns)}})
         rows.push_back(std::move(r));
     print_table(rows);
+    if (a.kind == "frozen") print_columns(cols);
 }
 
 int run_rm(const std::vector<std::string>& names) {
