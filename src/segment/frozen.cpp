@@ -98,7 +98,7 @@ std::optional<std::size_t> frozen_find(const frozen_state& s, const frozen_colum
                                       : off[row + 1];
         const std::byte* bytes = keys.section[dedup ? 2 : 1];
         if (b > e || e > keys.bytes[dedup ? 2 : 1]) return std::nullopt;
-        if (e - b == size && std::memcmp(bytes + b, key, size) == 0) return row;
+        if (e - b == size && (size == 0 || std::memcmp(bytes + b, key, size) == 0)) return row;
     }
     return std::nullopt;
 }

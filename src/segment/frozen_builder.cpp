@@ -39,7 +39,8 @@ void frozen_append(frozen_column_data& c, const void* data, std::size_t count) {
     if (c.dedup) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>>& same = c.seen[frozen_hash(p, bytes)];
         for (const auto& [start, n] : same) {
-            if (n == count && std::memcmp(c.values.data() + start * c.element, p, bytes) == 0) {
+            if (n == count &&
+                (bytes == 0 || std::memcmp(c.values.data() + start * c.element, p, bytes) == 0)) {
                 c.starts.push_back(start);  // a row with the same content: share it
                 c.ends.push_back(start + n);
                 ++c.rows;
@@ -111,7 +112,7 @@ index_data build_index(const frozen_column_data& index, const frozen_column_data
     for (std::size_t k = 1; k < rows; ++k) {
         for (std::size_t j = k; j-- > 0 && entries[j].first == entries[k].first;) {
             const auto a = key_of(keys, entries[j].second), b = key_of(keys, entries[k].second);
-            if (a.second == b.second && std::memcmp(a.first, b.first, a.second) == 0)
+            if (a.second == b.second && (a.second == 0 || std::memcmp(a.first, b.first, a.second) == 0))
                 throw invalid_argument_error(
                     "frozen_builder: index '" + index.name + "': the key " +
                     key_text(keys, entries[k].second) + " appears in rows " +
@@ -153,7 +154,7 @@ void write_store(std::byte* data, const void* arg) {
     std::memcpy(data + l.header.toc_offset, l.toc.data(), l.toc.size() * sizeof(detail::frozen_column));
     for (std::size_t c = 0; c < l.toc.size(); ++c)
         for (std::size_t s = 0; s < l.parts[c].size(); ++s)
-            if (l.parts[c][s].bytes)
+            if (l.parts[c][s].bytes && l.parts[c][s].data)
                 std::memcpy(data + l.toc[c].section[s].offset, l.parts[c][s].data, l.parts[c][s].bytes);
 }
 
