@@ -271,6 +271,22 @@ TEST(frozen, a_killed_builder_leaves_nothing_half_written) {
     std::printf("%d of 12 builders finished before their kill\n", whole);
 }
 
+TEST(frozen, a_store_in_a_file_and_columns_kept_in_memory) {
+    const std::string path = "/tmp/" + unique_name("frozen_file") + ".npy";
+    test::unlink_guard guard(path);
+    frozen_builder b;
+    auto v = b.array<double>("v", {2, 2});
+    for (int i = 0; i < 100; ++i) v.push_back({1.0 * i, 2.0, 3.0, 4.0});
+    b.publish(file_path{path});
+    const frozen f = frozen::open(file_path{path});
+    EXPECT_EQ(f.path(), path);
+    EXPECT_EQ(f.array<double>("v").view()(99, 0, 0), 99.0);
+    EXPECT_NO_THROW(f.keep_in_memory({"v"}));
+    EXPECT_THROW(f.keep_in_memory({"nope"}), not_found_error);
+    frozen::remove(file_path{path});
+    EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
 // Python reads the store with numpy alone (python/shmpool_frozen.py, python3-xxhash for keys).
 TEST(frozen, python_reads_the_store_with_numpy) {
     const std::string interpreter = SHMPOOL_PYTHON;
