@@ -7,7 +7,8 @@
 // reports as a crash with the input:
 //   * every section of every column lies inside the store and starts on a 4096-byte boundary;
 //   * an array column's data is exactly rows x its row's bytes; ragged and strings offsets are
-//     (rows + 1) x 8 bytes (de-duplicated: two sections of rows x 8); an index's hashes are
+//     (rows + 1) x 8 bytes, or x 4 with offsets32 (de-duplicated: two sections of rows x 8, or
+//     x 4); an index's hashes are
 //     rows x 8 bytes and its keys column is another column;
 //   * column names are unique and NUL-terminated.
 //
@@ -48,10 +49,11 @@ void check(const frozen_toc& toc, std::size_t size) {
             require(c.keys_column < toc.columns.size() && c.keys_column != k);
             require(c.section[0].bytes == 8 * rows);
         } else if (c.kind != std::uint32_t(frozen_kind::array)) {
+            const std::uint64_t w = (c.flags & frozen_flag_offsets32) ? 4 : 8;
             if (c.flags & frozen_flag_dedup)
-                require(c.section[0].bytes == 8 * rows && c.section[1].bytes == 8 * rows);
+                require(c.section[0].bytes == w * rows && c.section[1].bytes == w * rows);
             else
-                require(c.section[0].bytes == 8 * (rows + 1));
+                require(c.section[0].bytes == w * (rows + 1));
         }
     }
 }

@@ -26,7 +26,7 @@ _VERSION = 1
 _HEADER = struct.Struct("<8sIIQQQ24x")  # magic, version, columns, rows, toc_offset, body_bytes
 _COLUMN = struct.Struct("<128sII8sII4QII8Q")
 _KINDS = {1: "array", 2: "ragged", 3: "strings", 4: "index"}
-_DEDUP, _ROWS32, _INT_KEYS = 1, 2, 4
+_DEDUP, _ROWS32, _INT_KEYS, _OFFSETS32 = 1, 2, 4, 8
 
 
 class FormatError(ValueError):
@@ -70,12 +70,14 @@ class Ragged:
 
     def __init__(self, column, rows):
         self.rows = rows
-        if column.flags & _DEDUP:
-            self.starts = column.section(0, "<u8")
-            self.ends = column.section(1, "<u8")
+        self.deduplicated = bool(column.flags & _DEDUP)
+        width = "<u4" if column.flags & _OFFSETS32 else "<u8"
+        if self.deduplicated:
+            self.starts = column.section(0, width)
+            self.ends = column.section(1, width)
             self.values = column.section(2, column.dtype)
         else:
-            offsets = column.section(0, "<u8")
+            offsets = column.section(0, width)
             self.starts, self.ends = offsets[:-1], offsets[1:]
             self.values = column.section(1, column.dtype)
 
@@ -88,13 +90,24 @@ class Ragged:
     def lengths(self):
         return (self.ends - self.starts).astype(np.int64)
 
-    def row_sums(self):
-        """Every row's sum, vectorised (a cumulative sum over the values: no Python loop)."""
-        acc = np.empty(len(self.values) + 1, dtype=np.result_type(self.values.dtype, np.int64)
-                       if self.values.dtype.kind in "iub" else np.float64)
-        acc[0] = 0
+    def row_sums(self, dtype=None):
+        """Every row's sum, vectorised (no Python loop), in `dtype` (default: numpy's for a
+        sum of the values: float32 stays float32, ints widen to int64 / uint64)."""
+        if dtype is None:
+            dtype = np.add.reduce(self.values[:0]).dtype
+        if self.rows == 0 or len(self.values) == 0:
+            return np.zeros(self.rows, dtype=dtype)
+        if not self.deduplicated:  # rows stored in order, back to back: one reduceat
+            starts = self.starts.astype(np.intp)
+            # reduceat needs indices below len(values): empty rows at the end are left out.
+            last = int(np.searchsorted(starts, len(self.values), side="left"))
+            out = np.zeros(self.rows, dtype=dtype)
+            out[:last] = np.add.reduceat(self.values, starts[:last], dtype=dtype)
+            out[:last][starts[:last] == self.ends[:last]] = 0  # reduceat gives an empty row values[start]
+            return out
+        acc = np.zeros(len(self.values) + 1, dtype=np.float64 if np.dtype(dtype).kind == "f" else np.int64)
         np.cumsum(self.values, out=acc[1:])
-        return acc[self.ends.astype(np.int64)] - acc[self.starts.astype(np.int64)]
+        return (acc[self.ends.astype(np.intp)] - acc[self.starts.astype(np.intp)]).astype(dtype)
 
 
 class Strings(Ragged):

@@ -62,13 +62,13 @@ lookup_loop frozen_lookups(const std::string& name) {
 std::pair<double, double> frozen_row_sums(const std::string& name) {
     const shmpool::frozen store = shmpool::frozen::open(name);
     const shmpool::frozen_ragged<float> values = store.ragged<float>("values");
-    std::vector<double> sums(store.rows());  // as row_sums() returns them: one double a row
+    std::vector<float> sums(store.rows());  // as row_sums() returns them: float32, one a row
     double best = std::numeric_limits<double>::infinity();
     for (int pass = 0; pass < 3; ++pass) {
         const auto start = clock_type::now();
         for (std::size_t r = 0, n = sums.size(); r < n; ++r) {
             const std::span<const float> row = values[r];
-            sums[r] = std::accumulate(row.begin(), row.end(), 0.0);
+            sums[r] = std::accumulate(row.begin(), row.end(), 0.0f);
         }
         best = std::min(best, seconds_since(start));
     }

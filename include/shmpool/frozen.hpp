@@ -66,14 +66,10 @@ protected:
     // [begin, end) of row `row` in the values, checked against the values' count.
     std::pair<std::uint64_t, std::uint64_t> bounds(std::size_t row, std::size_t count) const {
         check_row(row);
-        const auto* idx = reinterpret_cast<const std::uint64_t*>(column_->section[0]);
-        const bool dedup = column_->flags & 1;
-        const std::uint64_t b = idx[row];
-        const std::uint64_t e = dedup ? reinterpret_cast<const std::uint64_t*>(
-                                            column_->section[1])[row]
-                                      : idx[row + 1];
-        if (b > e || e > count) throw_bad_frozen_offsets(*state_, *column_, row);
-        return {b, e};
+        const auto span = frozen_row_span(*column_, row);
+        if (span.first > span.second || span.second > count)
+            throw_bad_frozen_offsets(*state_, *column_, row);
+        return span;
     }
     const std::byte* values_section() const noexcept {
         return column_->section[(column_->flags & 1) ? 2 : 1];

@@ -67,11 +67,11 @@ void check_column(const frozen_toc& toc, std::size_t k, const std::string& who) 
         }
         case frozen_kind::ragged:
         case frozen_kind::strings: {
-            const std::uint64_t index_bytes = dedup ? 16 * rows : 8 * (rows + 1);
+            const std::uint64_t w = (c.flags & frozen_flag_offsets32) ? 4 : 8;
             const std::uint32_t sections = dedup ? 3 : 2;
             if (elem == 0 || c.sections != sections ||
-                (dedup ? c.section[0].bytes != 8 * rows || c.section[1].bytes != 8 * rows
-                       : c.section[0].bytes != index_bytes) ||
+                (dedup ? c.section[0].bytes != w * rows || c.section[1].bytes != w * rows
+                       : c.section[0].bytes != w * (rows + 1)) ||
                 c.section[sections - 1].bytes % elem != 0)
                 throw format_error(where + ": not a usable " +
                                    std::string(frozen_kind_name(c.kind)) + " column");

@@ -16,7 +16,8 @@
 //            same top `bucket_bits` bits of the hash are [directory[b], directory[b + 1])
 //                                                                    [hashes u64 (n), rows u32 or u64 (n), directory u64 (2^bits + 1)]
 //   Ragged and strings columns written with de-duplication hold [starts u64 (rows), ends u64
-//   (rows), values]: rows with the same content share it.
+//   (rows), values]: rows with the same content share it. With the flag offsets32 (a column of
+//   fewer than 2^32 values) offsets, starts and ends are u32.
 // python/shmpool_frozen.py reads the same layout with numpy.
 #pragma once
 
@@ -38,6 +39,7 @@ enum class frozen_kind : std::uint32_t { array = 1, ragged = 2, strings = 3, ind
 inline constexpr std::uint32_t frozen_flag_dedup = 1;        // ragged, strings: starts + ends
 inline constexpr std::uint32_t frozen_flag_rows32 = 2;       // index: rows as u32
 inline constexpr std::uint32_t frozen_flag_int_keys = 4;     // index: over an int64 column
+inline constexpr std::uint32_t frozen_flag_offsets32 = 8;    // ragged, strings: u32 offsets
 
 struct frozen_header {
     char magic[8];

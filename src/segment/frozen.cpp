@@ -91,11 +91,8 @@ std::optional<std::size_t> frozen_find(const frozen_state& s, const frozen_colum
             if (std::memcmp(keys.section[0] + 8 * row, key, 8) == 0) return row;
             continue;
         }
-        const auto* off = reinterpret_cast<const std::uint64_t*>(keys.section[0]);
         const bool dedup = (keys.flags & frozen_flag_dedup) != 0;
-        const std::uint64_t b = off[row];
-        const std::uint64_t e = dedup ? reinterpret_cast<const std::uint64_t*>(keys.section[1])[row]
-                                      : off[row + 1];
+        const auto [b, e] = frozen_row_span(keys, row);
         const std::byte* bytes = keys.section[dedup ? 2 : 1];
         if (b > e || e > keys.bytes[dedup ? 2 : 1]) return std::nullopt;
         if (e - b == size && (size == 0 || std::memcmp(bytes + b, key, size) == 0)) return row;

@@ -25,6 +25,7 @@ struct frozen_column_data {
     // De-duplicated: content hash -> (start, count) of the rows stored with it.
     std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> seen;
     std::string keys;  // index: its keys column
+    std::vector<std::uint32_t> narrow[2];  // at publish: offsets (or starts, ends) as u32
     // Laid out at publish():
     frozen_column entry{};
 };
@@ -224,7 +225,7 @@ std::size_t frozen_builder::rows() const noexcept {
 namespace {
 
 // The table-of-contents entry of `c` (its sections' offsets come later) and its parts.
-std::vector<part> describe(const frozen_column_data& c, const index_data* ix,
+std::vector<part> describe(frozen_column_data& c, const index_data* ix,
                            std::size_t keys_position, bool int_keys, detail::frozen_column& e) {
     std::memcpy(e.name, c.name.data(), c.name.size());
     e.kind = c.kind;
@@ -235,11 +236,21 @@ std::vector<part> describe(const frozen_column_data& c, const index_data* ix,
     const auto bytes_of = [](const auto& v) { return v.size() * sizeof(v[0]); };
     if (c.kind == 1) return {{c.values.data(), c.values.size()}};
     if (c.kind != 4) {
-        if (!c.dedup) return {{c.offsets.data(), bytes_of(c.offsets)}, {c.values.data(), c.values.size()}};
-        e.flags |= detail::frozen_flag_dedup;
-        return {{c.starts.data(), bytes_of(c.starts)},
-                {c.ends.data(), bytes_of(c.ends)},
-                {c.values.data(), c.values.size()}};
+        const part values{c.values.data(), c.values.size()};
+        if (c.dedup) e.flags |= detail::frozen_flag_dedup;
+        if (c.values.size() / c.element <= 0xffffffffu) {  // u32 offsets: half the bytes
+            e.flags |= detail::frozen_flag_offsets32;
+            const auto narrowed = [](const std::vector<std::uint64_t>& v) {
+                return std::vector<std::uint32_t>(v.begin(), v.end());
+            };
+            c.narrow[0] = narrowed(c.dedup ? c.starts : c.offsets);
+            if (c.dedup) c.narrow[1] = narrowed(c.ends);
+            if (!c.dedup) return {{c.narrow[0].data(), bytes_of(c.narrow[0])}, values};
+            return {{c.narrow[0].data(), bytes_of(c.narrow[0])},
+                    {c.narrow[1].data(), bytes_of(c.narrow[1])}, values};
+        }
+        if (!c.dedup) return {{c.offsets.data(), bytes_of(c.offsets)}, values};
+        return {{c.starts.data(), bytes_of(c.starts)}, {c.ends.data(), bytes_of(c.ends)}, values};
     }
     e.keys_column = static_cast<std::uint32_t>(keys_position);
     e.bucket_bits = ix->bits;
@@ -276,7 +287,7 @@ frozen frozen_builder::publish_at(const detail::location& where, const create_op
     impl_->indexes.clear();
     impl_->indexes.reserve(columns.size());
     for (std::size_t k = 0; k < columns.size(); ++k) {
-        const frozen_column_data& c = *columns[k];
+        frozen_column_data& c = *columns[k];
         std::size_t keys_position = 0;
         const index_data* ix = nullptr;
         if (c.kind == 4) {

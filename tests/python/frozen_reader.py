@@ -24,6 +24,9 @@ assert (features[:, 1] == i.astype(np.float32) + 0.5).all()
 assert (tags.lengths() == i % 5).all()
 assert (tags.row_sums() == (i % 5) * (i % 3)).all(), "vectorised sums of a de-duplicated column"
 assert (related.lengths() == i % 4).all()
+expected = np.array([sum((r + k) % n for k in range(1, r % 4 + 1)) for r in range(n)])
+assert (related.row_sums() == expected).all(), "vectorised sums of a column stored in order"
+assert related.row_sums().dtype == np.int64
 for r in (0, 1, n // 2, n - 1):
     assert names[r] == "key%07d" % r, names[r]
     assert list(related[r]) == [(r + k) % n for k in range(1, r % 4 + 1)]

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shmpool/detail/export.hpp"
@@ -21,7 +22,7 @@ namespace shmpool::detail {
 struct frozen_column_state {
     std::string name;
     std::uint32_t kind = 0;   // 1 array, 2 ragged, 3 strings, 4 index (frozen_format.hpp)
-    std::uint32_t flags = 0;  // 1 de-duplicated, 2 index rows as u32, 4 int64 keys
+    std::uint32_t flags = 0;  // 1 de-duplicated, 2 index rows as u32, 4 int64 keys, 8 u32 offsets
     dtype type = dtype::uint8;
     std::vector<std::size_t> dims;  // array: the shape of a row
     std::size_t keys_column = 0;    // index
@@ -29,6 +30,19 @@ struct frozen_column_state {
     const std::byte* section[4] = {};
     std::size_t bytes[4] = {};
 };
+
+/// [begin, end) of row `row` of a ragged or strings column, as its offsets (or, de-duplicated,
+/// its starts and ends) say, in elements; not checked.
+inline std::pair<std::uint64_t, std::uint64_t> frozen_row_span(const frozen_column_state& c,
+                                                               std::size_t row) noexcept {
+    const bool dedup = (c.flags & 1) != 0;
+    if (c.flags & 8) {  // u32 offsets
+        const auto* a = reinterpret_cast<const std::uint32_t*>(c.section[0]);
+        return {a[row], dedup ? reinterpret_cast<const std::uint32_t*>(c.section[1])[row] : a[row + 1]};
+    }
+    const auto* a = reinterpret_cast<const std::uint64_t*>(c.section[0]);
+    return {a[row], dedup ? reinterpret_cast<const std::uint64_t*>(c.section[1])[row] : a[row + 1]};
+}
 
 struct frozen_state {
     std::size_t rows = 0;
