@@ -151,6 +151,7 @@ std::string_view kind_name(segment_kind k) noexcept {
         case segment_kind::value_array: return "value_array";
         case segment_kind::raw_array: return "raw_array";
         case segment_kind::frozen: return "frozen";
+        case segment_kind::heap: return "heap";
     }
     return "segment";
 }

@@ -23,9 +23,10 @@ enum class segment_kind : std::uint32_t {
     value_array = 4,  ///< value_array<T>
     raw_array = 5,    ///< raw_array<T>
     frozen = 6,       ///< frozen: a store of columns (frozen.hpp)
+    heap = 7,         ///< managed_heap: Boost.Interprocess containers (managed_heap.hpp)
 };
 
-/// "array", "object", "value", "raw_value", "value_array", "raw_array", "frozen".
+/// "array", "object", "value", "raw_value", "value_array", "raw_array", "frozen", "heap".
 SHMPOOL_API std::string_view kind_name(segment_kind k) noexcept;
 
 inline constexpr std::size_t max_type_name = 179;
