@@ -230,6 +230,10 @@ inline json json_document(const std::string& benchmark, const std::string& ratio
     return doc;
 }
 
+/// What the ratios of the programs mean (fill_sweep's and frozen's say more).
+inline constexpr const char* ratio_meaning =
+    "times better than the baseline (value/baseline for rates, baseline/value for times)";
+
 /// Each round's value, as a JSON array of numbers (null: not measured that round).
 inline json rounds_json(const std::vector<double>& values) {
     json out = json::array();
@@ -258,6 +262,14 @@ inline json figures_json() {
     json out = json::array();
     for (const figure& f : figures) out.push_back(figure_json(f));
     return out;
+}
+
+/// json_document() with this run's figures (figures_json()) under "figures".
+inline json figures_document(const std::string& benchmark, const json_config& config,
+                             const std::string& meaning = ratio_meaning) {
+    json doc = json_document(benchmark, meaning, config);
+    doc["figures"] = figures_json();
+    return doc;
 }
 
 /// Writes `doc` to `path` (indented, one key per line); throws std::runtime_error on failure.

@@ -135,12 +135,7 @@ json_config json_configuration(const context& ctx, double seconds) {
 }
 
 void write_json(const std::string& path, const json_config& config) {
-    json doc = json_document("first_day",
-                             "times better than the baseline (value/baseline for rates, "
-                             "baseline/value for times)",
-                             config);
-    doc["figures"] = figures_json();
-    write_json_file(path, doc);
+    write_json_file(path, figures_document("first_day", config));
 }
 
 // The three phases, each printed as soon as it is measured.

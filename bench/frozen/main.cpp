@@ -241,21 +241,21 @@ int main(int argc, char** argv) try {
                 seconds_since(started), load_start, load_end,
                 left.empty() ? "; nothing left in /dev/shm" : "");
     if (!o.run.json.empty()) {
-        json doc = json_document("frozen", "times better than the baseline (value/baseline for "
-                                           "rates, baseline/value for times and sizes)",
-                                 {{"keys", w.n},
-                                  {"lookups_per_process", o.lookups},
-                                  {"processes", lookup_processes},
-                                  {"payload_bytes", w.payload},
-                                  {"rounds", o.run.rounds},
-                                  {"quick", o.run.quick},
-                                  {"boost", have_boost},
-                                  {"numpy", s.numpy},
-                                  {"load_start", json_number(load_start)},
-                                  {"load_end", json_number(load_end)},
-                                  {"seconds", json_number(seconds_since(started))}});
-        doc["figures"] = figures_json();
-        write_json_file(o.run.json, doc);
+        const json_config config{{"keys", w.n},
+                                 {"lookups_per_process", o.lookups},
+                                 {"processes", lookup_processes},
+                                 {"payload_bytes", w.payload},
+                                 {"rounds", o.run.rounds},
+                                 {"quick", o.run.quick},
+                                 {"boost", have_boost},
+                                 {"numpy", s.numpy},
+                                 {"load_start", json_number(load_start)},
+                                 {"load_end", json_number(load_end)},
+                                 {"seconds", json_number(seconds_since(started))}};
+        write_json_file(o.run.json,
+                        figures_document("frozen", config,
+                                         "times better than the baseline (value/baseline for "
+                                         "rates, baseline/value for times and sizes)"));
         std::printf("wrote %s\n", o.run.json.c_str());
     }
     return 0;

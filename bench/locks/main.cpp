@@ -109,11 +109,7 @@ void run_rounds(const context& ctx, all_series& s, int rounds) {
 }
 
 void write_json(const std::string& path, const json_config& config, const rate_series& rates) {
-    json doc = json_document("locks",
-                             "times better than the baseline (value/baseline for rates, "
-                             "baseline/value for times)",
-                             config);
-    doc["figures"] = figures_json();
+    json doc = figures_document("locks", config);
     doc["lock_table"] = lock_table_json(lock_table(rates));
     write_json_file(path, doc);
 }

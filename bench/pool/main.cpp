@@ -107,12 +107,7 @@ json_config json_configuration(const context& ctx, const dispatch_sizes& n, doub
 
 // Writes the figures and `config` to `path`, for bench/report.py.
 void write_json(const std::string& path, const json_config& config) {
-    json doc = json_document("pool",
-                             "times better than the baseline (value/baseline for rates, "
-                             "baseline/value for times)",
-                             config);
-    doc["figures"] = figures_json();
-    write_json_file(path, doc);
+    write_json_file(path, figures_document("pool", config));
 }
 
 }  // namespace

@@ -228,12 +228,7 @@ json_config run(const options& opt) {
 }
 
 void write_json(const std::string& path, const json_config& config) {
-    json doc = json_document("stream",
-                             "times better than the baseline (value/baseline for rates, "
-                             "baseline/value for times)",
-                             config);
-    doc["figures"] = figures_json();
-    write_json_file(path, doc);
+    write_json_file(path, figures_document("stream", config));
 }
 
 }  // namespace

@@ -145,10 +145,10 @@ public:
     using frozen_view_base::frozen_view_base;
     /// The row of `key`, or nullopt.
     std::optional<std::size_t> find(std::string_view key) const noexcept {
-        return detail::frozen_find(*state_, *column_, key.data(), key.size());
+        return detail::frozen_find(*state_, *column_, key.data(), key.size(), false);
     }
     std::optional<std::size_t> find(std::int64_t key) const noexcept {
-        return detail::frozen_find(*state_, *column_, &key, sizeof key);
+        return detail::frozen_find(*state_, *column_, &key, sizeof key, true);
     }
     bool contains(std::string_view key) const noexcept { return find(key).has_value(); }
     /// The row of `key`; throws not_found_error naming the key, the index and the store.

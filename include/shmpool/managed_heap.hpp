@@ -71,6 +71,9 @@ public:
     void unlock() noexcept;
 
 private:
+    template <class Take>
+    bool enter(Take take);  // recursion, or `take` of m_
+
     heap_mutex m_;
     int owner_ = 0;  // the thread ID (system-wide) holding it, 0: none
     unsigned count_ = 0;

@@ -16,7 +16,6 @@ struct cluster::state {
     int rank = 0, size = 1, host = 0, hosts = 1, node_rank = 0, node_size = 1;
     std::string host_name;
     MPI_Comm world = MPI_COMM_NULL, node = MPI_COMM_NULL;
-    bool initialised_here = false;
     bool widened = false;
     std::vector<std::string> stale;
 };
@@ -95,7 +94,6 @@ cluster::cluster(int& argc, char**& argv, const cluster_options& opts)
     state_->widened = plan.widened;
     pool_ = std::make_unique<process_pool>(plan.workers, opts.pool);
     start_mpi(argc, argv);
-    state_->initialised_here = true;
     state& s = *state_;
     MPI_Comm_dup(MPI_COMM_WORLD, &s.world);
     MPI_Comm_set_errhandler(s.world, MPI_ERRORS_RETURN);
@@ -128,7 +126,7 @@ cluster::~cluster() {
     if (state_->world != MPI_COMM_NULL) MPI_Comm_free(&state_->world);
     int finalised = 0;
     MPI_Finalized(&finalised);
-    if (state_->initialised_here && !finalised) MPI_Finalize();
+    if (!finalised) MPI_Finalize();  // a constructed cluster initialised MPI
 }  // then the pool stops (it keeps working after MPI_Finalize)
 
 int cluster::rank() const noexcept { return state_->rank; }

@@ -25,20 +25,25 @@ row_span even_part(std::size_t first, std::size_t last, std::size_t k, std::size
     return {begin, begin + base + (k < extra ? 1 : 0)};
 }
 
+// Calls move(offset, n) for each chunk of `bytes` (n under INT_MAX, as MPI counts are ints).
+template <class Move>
+void in_chunks(std::size_t bytes, Move move) {
+    for (std::size_t done = 0; done < bytes; done += chunk_bytes)
+        move(done, static_cast<int>(std::min(chunk_bytes, bytes - done)));
+}
+
 void send_bytes(cluster& c, const void* data, std::size_t bytes, int to) {
     const auto* p = static_cast<const char*>(data);
-    for (std::size_t done = 0; done < bytes; done += chunk_bytes) {
-        const int n = static_cast<int>(std::min(chunk_bytes, bytes - done));
-        check(MPI_Send(p + done, n, MPI_BYTE, to, tag, c.comm()), "MPI_Send");
-    }
+    in_chunks(bytes, [&](std::size_t at, int n) {
+        check(MPI_Send(p + at, n, MPI_BYTE, to, tag, c.comm()), "MPI_Send");
+    });
 }
 
 void receive_bytes(cluster& c, void* data, std::size_t bytes, int from) {
     auto* p = static_cast<char*>(data);
-    for (std::size_t done = 0; done < bytes; done += chunk_bytes) {
-        const int n = static_cast<int>(std::min(chunk_bytes, bytes - done));
-        check(MPI_Recv(p + done, n, MPI_BYTE, from, tag, c.comm(), MPI_STATUS_IGNORE), "MPI_Recv");
-    }
+    in_chunks(bytes, [&](std::size_t at, int n) {
+        check(MPI_Recv(p + at, n, MPI_BYTE, from, tag, c.comm(), MPI_STATUS_IGNORE), "MPI_Recv");
+    });
 }
 
 // Every rank's two numbers, on rank 0 (2 x size() of them there).
@@ -121,10 +126,9 @@ std::vector<std::vector<std::byte>> gather_bytes(cluster& c, const void* data, s
 
 void broadcast_bytes(cluster& c, void* data, std::size_t bytes) {
     auto* p = static_cast<char*>(data);
-    for (std::size_t done = 0; done < bytes; done += chunk_bytes) {
-        const int n = static_cast<int>(std::min(chunk_bytes, bytes - done));
-        check(MPI_Bcast(p + done, n, MPI_BYTE, 0, c.comm()), "MPI_Bcast");
-    }
+    in_chunks(bytes, [&](std::size_t at, int n) {
+        check(MPI_Bcast(p + at, n, MPI_BYTE, 0, c.comm()), "MPI_Bcast");
+    });
 }
 
 }  // namespace shmpool::mpi::detail

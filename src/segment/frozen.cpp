@@ -68,11 +68,9 @@ const frozen_column_state& frozen_state::column(std::string_view name, std::uint
 }
 
 std::optional<std::size_t> frozen_find(const frozen_state& s, const frozen_column_state& index,
-                                       const void* key, std::size_t size) noexcept {
+                                       const void* key, std::size_t size, bool int_key) noexcept {
     const bool int_keys = (index.flags & frozen_flag_int_keys) != 0;
-    if (int_keys != (size == 8 && !s.columns[index.keys_column].dims.size() &&
-                     s.columns[index.keys_column].kind == 1))
-        return std::nullopt;  // a string looked up among int64 keys, or the reverse
+    if (int_keys != int_key) return std::nullopt;  // a string among int64 keys, or the reverse
     const std::uint64_t h = frozen_hash(key, size);
     const auto* hashes = reinterpret_cast<const std::uint64_t*>(index.section[0]);
     const auto* directory = reinterpret_cast<const std::uint64_t*>(index.section[2]);

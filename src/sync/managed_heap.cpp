@@ -69,77 +69,70 @@ void construct_heap(std::byte* data, const void* arg) {
 
 // --- Boost's locks, robust ----------------------------------------------------------------
 
-void heap_mutex::lock() {
+namespace {
+
+// Takes `m` with `take`; an owner's death leaves it not recoverable (unlocked without
+// mark_consistent(), in every process) and is heap_broken_error, then and ever after.
+template <class Take>
+bool take_robustly(robust_mutex& m, Take take) {
     try {
-        m_.lock();
+        return take();
     } catch (const owner_died_error&) {
-        m_.unlock();  // without mark_consistent(): not recoverable, in every process
+        m.unlock();
         throw heap_broken_error(died_text);
     } catch (const not_recoverable_error&) {
         throw heap_broken_error(died_text);
     }
 }
 
+}  // namespace
+
+void heap_mutex::lock() {
+    take_robustly(m_, [&] {
+        m_.lock();
+        return true;
+    });
+}
+
 bool heap_mutex::try_lock() {
-    try {
-        return m_.try_lock();
-    } catch (const owner_died_error&) {
-        m_.unlock();
-        throw heap_broken_error(died_text);
-    } catch (const not_recoverable_error&) {
-        throw heap_broken_error(died_text);
-    }
+    return take_robustly(m_, [&] { return m_.try_lock(); });
 }
 
 bool heap_mutex::timed_lock(const boost::posix_time::ptime& abs_time) {
     const boost::posix_time::ptime now = boost::posix_time::microsec_clock::universal_time();
     if (abs_time <= now) return try_lock();
     const auto wait = std::chrono::microseconds((abs_time - now).total_microseconds());
-    try {
-        return m_.try_lock_for(wait);
-    } catch (const owner_died_error&) {
-        m_.unlock();
-        throw heap_broken_error(died_text);
-    } catch (const not_recoverable_error&) {
-        throw heap_broken_error(died_text);
-    }
+    return take_robustly(m_, [&] { return m_.try_lock_for(wait); });
 }
 
 void heap_mutex::unlock() noexcept { m_.unlock(); }
 
-void heap_recursive_mutex::lock() {
+template <class Take>
+bool heap_recursive_mutex::enter(Take take) {
     const int me = current_tid();
     if (std::atomic_ref<int>(owner_).load(std::memory_order_relaxed) == me) {
         ++count_;
-        return;
+        return true;
     }
-    m_.lock();
+    if (!take()) return false;
     std::atomic_ref<int>(owner_).store(me, std::memory_order_relaxed);
     count_ = 1;
+    return true;
+}
+
+void heap_recursive_mutex::lock() {
+    enter([&] {
+        m_.lock();
+        return true;
+    });
 }
 
 bool heap_recursive_mutex::try_lock() {
-    const int me = current_tid();
-    if (std::atomic_ref<int>(owner_).load(std::memory_order_relaxed) == me) {
-        ++count_;
-        return true;
-    }
-    if (!m_.try_lock()) return false;
-    std::atomic_ref<int>(owner_).store(me, std::memory_order_relaxed);
-    count_ = 1;
-    return true;
+    return enter([&] { return m_.try_lock(); });
 }
 
 bool heap_recursive_mutex::timed_lock(const boost::posix_time::ptime& abs_time) {
-    const int me = current_tid();
-    if (std::atomic_ref<int>(owner_).load(std::memory_order_relaxed) == me) {
-        ++count_;
-        return true;
-    }
-    if (!m_.timed_lock(abs_time)) return false;
-    std::atomic_ref<int>(owner_).store(me, std::memory_order_relaxed);
-    count_ = 1;
-    return true;
+    return enter([&] { return m_.timed_lock(abs_time); });
 }
 
 void heap_recursive_mutex::unlock() noexcept {

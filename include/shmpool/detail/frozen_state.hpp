@@ -62,11 +62,12 @@ SHMPOOL_API segment_identity frozen_identity() noexcept;
 /// The view factory of a frozen store's segment: reads and checks its table of contents.
 SHMPOOL_API std::shared_ptr<void> make_frozen_state(const mapped_segment& s);
 
-/// The row whose key is the `size` bytes at `key` (a string's bytes, or an int64's 8), or
-/// nullopt: the index's lookup.
+/// The row whose key is the `size` bytes at `key` (a string's bytes, or with `int_key` an
+/// int64's 8), or nullopt (also for a key of the other kind than the index's): the lookup.
 SHMPOOL_API std::optional<std::size_t> frozen_find(const frozen_state& s,
                                                    const frozen_column_state& index,
-                                                   const void* key, std::size_t size) noexcept;
+                                                   const void* key, std::size_t size,
+                                                   bool int_key) noexcept;
 
 /// Throws format_error: row `row` of column `c` has offsets outside its values.
 [[noreturn]] SHMPOOL_API void throw_bad_frozen_offsets(const frozen_state& s,
