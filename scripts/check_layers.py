@@ -29,7 +29,7 @@ LAYERS = {
                 "frozen_builder.hpp", "detail/frozen_state.hpp"],
     "sync": ["robust_mutex.hpp", "shared_rwlock.hpp", "semaphore.hpp", "barrier.hpp",
              "event.hpp", "file_lock.hpp", "value.hpp", "detail/value_storage.hpp",
-             "managed_heap.hpp"],
+             "managed_heap.hpp", "layered_store.hpp"],
     "pool": ["process_pool.hpp", "call_handle.hpp", "detail/stream_core.hpp", "detail/stream_ranges.hpp", "detail/pool_tasks.hpp", "detail/imap_range.hpp",
              "detail/task_args.hpp"],
     "inspect": ["memory.hpp"],

@@ -216,6 +216,8 @@ public:
 
 private:
     friend class frozen_builder;
+    friend class layered_store;
+    friend class layered_row;
     explicit frozen(detail::mapped_segment& s) noexcept : handle_(s) {}
     const detail::frozen_state& state() const;
     detail::segment_handle handle_;

@@ -86,6 +86,9 @@ public:
     };
 
     frozen_builder();
+    /// A builder with the columns of `like` (names, kinds, element types, row shapes,
+    /// de-duplication, indexes) and no rows: what a compaction or a merge starts from.
+    explicit frozen_builder(const frozen& like);
     ~frozen_builder();
     frozen_builder(const frozen_builder&) = delete;
     frozen_builder& operator=(const frozen_builder&) = delete;
@@ -115,10 +118,18 @@ public:
     frozen publish(std::string_view name, const create_options& opts = {});
     frozen publish(const file_path& file, const create_options& opts = {});
 
+    /// Appends row `row` of `from` to every column (not the indexes, built at publish()).
+    /// `from` must have the columns this builder has, in the same order (a builder made from
+    /// it, or from a store built alike): else invalid_argument_error naming the first that
+    /// differs. Throws invalid_argument_error for a row past its end.
+    void push_row(const frozen& from, std::size_t row);
+
     /// Rows pushed so far into the first column.
     std::size_t rows() const noexcept;
 
 private:
+    friend class layered_store;
+    detail::frozen_column_data& column_at(std::size_t position);  // in the order added
     frozen publish_at(const detail::location& where, const create_options& opts);
     detail::frozen_column_data& add(std::string_view name, std::uint32_t kind, dtype type,
                                     const std::vector<std::size_t>& dims, bool dedup);

@@ -104,6 +104,25 @@ void throw_bad_frozen_offsets(const frozen_state& s, const frozen_column_state& 
                        std::to_string(row) + " lie outside its values (a corrupt store)");
 }
 
+std::pair<const std::byte*, std::size_t> frozen_row_values(const frozen_state& s,
+                                                           const frozen_column_state& c,
+                                                           std::size_t row) {
+    if (row >= s.rows)
+        throw invalid_argument_error(s.who + ", column '" + c.name + "': row " +
+                                     std::to_string(row) + " is past its " +
+                                     std::to_string(s.rows) + " rows");
+    const std::size_t element = dtype_size(c.type);
+    if (c.kind == 1) {
+        std::size_t n = 1;
+        for (std::size_t d : c.dims) n *= d;
+        return {c.section[0] + row * n * element, n};
+    }
+    const int values = (c.flags & frozen_flag_dedup) ? 2 : 1;
+    const auto [b, e] = frozen_row_span(c, row);
+    if (b > e || e > c.bytes[values] / element) throw_bad_frozen_offsets(s, c, row);
+    return {c.section[values] + b * element, e - b};
+}
+
 }  // namespace detail
 
 frozen frozen::open(std::string_view name) {

@@ -175,6 +175,42 @@ struct frozen_builder::impl {
 frozen_builder::frozen_builder() : impl_(std::make_unique<impl>()) {}
 frozen_builder::~frozen_builder() = default;
 
+frozen_builder::frozen_builder(const frozen& like) : frozen_builder() {
+    const detail::frozen_state& s = like.state();
+    for (const detail::frozen_column_state& c : s.columns) {
+        if (c.kind == 4)
+            index(c.name, s.columns[c.keys_column].name);
+        else
+            add(c.name, c.kind, c.type, c.dims, (c.flags & detail::frozen_flag_dedup) != 0);
+    }
+}
+
+detail::frozen_column_data& frozen_builder::column_at(std::size_t position) {
+    return *impl_->columns.at(position);
+}
+
+void frozen_builder::push_row(const frozen& from, std::size_t row) {
+    const detail::frozen_state& s = from.state();
+    auto& columns = impl_->columns;
+    for (std::size_t k = 0; k < std::max(columns.size(), s.columns.size()); ++k) {
+        const bool same = k < columns.size() && k < s.columns.size() &&
+                          columns[k]->name == s.columns[k].name &&
+                          columns[k]->kind == s.columns[k].kind &&
+                          columns[k]->type == s.columns[k].type &&
+                          columns[k]->dims == s.columns[k].dims;
+        if (!same)
+            throw invalid_argument_error(
+                "frozen_builder::push_row: " + s.who + " has not this builder's columns (column " +
+                std::to_string(k) + ": '" + (k < s.columns.size() ? s.columns[k].name : "") +
+                "' there, '" + (k < columns.size() ? columns[k]->name : "") + "' here)");
+    }
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+        if (columns[k]->kind == 4) continue;
+        const auto [values, count] = detail::frozen_row_values(s, s.columns[k], row);
+        detail::frozen_append(*columns[k], values, count);
+    }
+}
+
 detail::frozen_column_data& frozen_builder::add(std::string_view name, std::uint32_t kind,
                                                 dtype type, const std::vector<std::size_t>& dims,
                                                 bool dedup) {

@@ -69,6 +69,13 @@ SHMPOOL_API std::optional<std::size_t> frozen_find(const frozen_state& s,
                                                    const void* key, std::size_t size,
                                                    bool int_key) noexcept;
 
+/// Row `row` of the array, ragged or strings column `c`: its first value and how many values
+/// (elements of c.type; bytes for strings). Throws invalid_argument_error past the last row,
+/// format_error for offsets outside the values.
+SHMPOOL_API std::pair<const std::byte*, std::size_t> frozen_row_values(const frozen_state& s,
+                                                                       const frozen_column_state& c,
+                                                                       std::size_t row);
+
 /// Throws format_error: row `row` of column `c` has offsets outside its values.
 [[noreturn]] SHMPOOL_API void throw_bad_frozen_offsets(const frozen_state& s,
                                                        const frozen_column_state& c,

@@ -1,0 +1,77 @@
+// layered_store's overlay, as it lies in its managed heap: the root object (named
+// "shmpool::layered"), the rows changed or added since the last compaction, and the keys of the
+// rows added. Boost containers with the heap's allocator; changed under the heap's lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include <boost/container/map.hpp>
+#include <boost/container/string.hpp>
+#include <boost/container/vector.hpp>
+
+#include "shmpool/layered_store.hpp"
+
+namespace shmpool {
+
+namespace detail {
+
+template <class T>
+using heap_alloc = managed_heap::allocator<T>;
+using heap_bytes = boost::container::vector<std::byte, heap_alloc<std::byte>>;
+using heap_u64s = boost::container::vector<std::uint64_t, heap_alloc<std::uint64_t>>;
+using heap_key = boost::container::basic_string<char, std::char_traits<char>, heap_alloc<char>>;
+
+/// A row's values in the overlay: the value columns it sets (mask), their bytes.
+struct overlay_entry {
+    explicit overlay_entry(const heap_alloc<char>& a) : blob(a), offsets(a) {}
+    std::uint64_t version = 0;  // of the put that last changed it
+    std::uint64_t mask = 0;     // bit k: value column k is set
+    heap_bytes blob;            // the set columns' bytes, in column order
+    heap_u64s offsets;          // per value column: where its bytes end in blob (begin: previous)
+};
+
+using entry_map = boost::container::map<std::uint64_t, overlay_entry, std::less<>,
+                                        heap_alloc<std::pair<const std::uint64_t, overlay_entry>>>;
+using key_map = boost::container::map<heap_key, std::uint64_t, std::less<>,
+                                      heap_alloc<std::pair<const heap_key, std::uint64_t>>>;
+
+inline constexpr const char* layered_root_name = "shmpool::layered";
+
+}  // namespace detail
+
+struct layered_store::root {
+    explicit root(const detail::heap_alloc<char>& a) : entries(a), new_keys(a) {}
+    char index[128] = {};                     // the base's key index
+    std::atomic<std::uint64_t> generation{0};  // compactions so far
+    std::atomic<std::uint64_t> held{0};        // entries.size(), read without the lock
+    std::uint64_t base_rows = 0;               // rows of the newest base
+    std::uint64_t next_row = 0;                // the id of the next new row
+    std::uint64_t version = 0;                 // of the last put
+    robust_mutex compacting;                   // one compaction at a time
+    detail::entry_map entries;                 // row id -> its values
+    detail::key_map new_keys;                  // key (bytes) -> id, rows not in the base
+};
+
+namespace detail {
+
+/// The value columns of a base (every column but its indexes), in order: a column's position
+/// here is its bit in an entry's mask.
+std::vector<const frozen_column_state*> value_columns(const frozen_state& s);
+
+/// The value column `column` of `s` and its position among the value columns; throws
+/// not_found_error listing them (`name`: the store's).
+std::pair<std::size_t, const frozen_column_state*> layered_column(const frozen_state& s,
+                                                                  std::string_view column,
+                                                                  std::string_view name);
+
+/// Checks that values of `type` (nullopt: text) fit column `c`; throws type_mismatch_error
+/// naming both.
+void check_layered_type(const frozen_column_state& c, std::optional<dtype> type,
+                        std::string_view name);
+
+}  // namespace detail
+
+}  // namespace shmpool
