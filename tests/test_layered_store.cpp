@@ -315,5 +315,49 @@ TEST(layered_store, a_compactor_killed_at_random_leaves_a_consistent_store) {
                 "refused): %d\n", unfinished + refused, refused);
 }
 
+// Writers SIGKILLed at random moments of put() (100 trials): a fresh process then uses the store
+// (each row holds its old value or the one put) or gets heap_broken_error; never a hang.
+TEST(layered_store, a_writer_killed_in_put_is_detected_never_a_hang) {
+    std::mt19937 rng(5);
+    int usable = 0, refused = 0;
+    for (int trial = 0; trial < 100; ++trial) {
+        const std::string name = unique_name("layered_put_kill");
+        store_guard guard(name);
+        build_base(name, 1000);
+        const layered_store store = layered_store::create(name, "by_name", 4 << 20);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            test::run_child_body([&] {
+                for (std::size_t n = 0;; ++n) {
+                    store.put(key(n % 1000), row_update().set("price", -static_cast<float>(n % 1000)));
+                    store.put("new" + std::to_string(n), full_row(1.0f, 1));
+                }
+                return 0;
+            }, 60);
+        }
+        ::usleep(static_cast<useconds_t>(rng() % 3000));
+        ::kill(pid, SIGKILL);
+        reap_child(pid, std::chrono::seconds(30));
+        const int rc = run_in_child([&] {
+            try {
+                const layered_store again = layered_store::open(name);
+                for (std::size_t k = 0; k < 1000; ++k) {
+                    const float p = again.find(key(k))->value<float>("price");
+                    if (p != static_cast<float>(k) && p != -static_cast<float>(k)) return 1;
+                }
+                again.put("after", full_row(2.0f, 2));
+                return again.find("after") ? 0 : 1;
+            } catch (const heap_broken_error&) {
+                return 2;
+            }
+        }, std::chrono::seconds(20));
+        ASSERT_TRUE(rc == 0 || rc == 2) << "trial " << trial << ": " << rc;
+        (rc == 0 ? usable : refused)++;
+    }
+    std::printf("writers killed in put(): store usable after %d, refused after %d\n", usable,
+                refused);
+}
+
 }  // namespace
 }  // namespace shmpool

@@ -127,13 +127,15 @@ private:
 /// managed heap "NAME.overlay". Row ids are stable: put() of a new key appends a row, and a
 /// compaction keeps every row where it was, so row-id references between rows stay valid.
 ///
-/// Writers (put, compact) and readers (find, row) may be any processes. Readers take the
-/// overlay's lock only while the overlay holds rows. A compaction builds the new base without
-/// the lock, publishes it under NAME in one step, and then drops from the overlay what the
-/// base now holds; readers move to the new base at their next lookup, and views they took of
-/// the old one stay valid. A process killed anywhere leaves a consistent store, except one
-/// killed holding the overlay's lock (a put, or the end of a compaction): then the overlay is
-/// refused with heap_broken_error and the base, intact, can be opened with frozen::open.
+/// Writers (put, compact) and readers (find, row) may be any processes. The overlay has a
+/// shared_rwlock: readers hold it shared, and only while the overlay holds rows (an empty
+/// overlay costs a lookup two atomic loads); writers hold the heap's writers' lock and it
+/// exclusive. A compaction builds the new base without them, publishes it under NAME in one
+/// step, and then drops from the overlay what the base now holds; readers move to the new base
+/// at their next lookup, and views they took of the old one stay valid. A process killed
+/// anywhere leaves a consistent store, except a writer killed holding the locks (a put, or the
+/// end of a compaction): then the overlay is refused with heap_broken_error, and the base,
+/// intact, can be opened with frozen::open.
 ///
 /// A handle: trivially copyable, so pool tasks capture it by value. One handle is for one
 /// thread at a time (it caches the base it reads); copies are cheap. Safe across fork.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <string_view>
 
 #include <boost/container/map.hpp>
@@ -13,6 +14,7 @@
 #include <boost/container/vector.hpp>
 
 #include "shmpool/layered_store.hpp"
+#include "shmpool/shared_rwlock.hpp"
 
 namespace shmpool {
 
@@ -43,7 +45,17 @@ inline constexpr const char* layered_root_name = "shmpool::layered";
 }  // namespace detail
 
 struct layered_store::root {
-    explicit root(const detail::heap_alloc<char>& a) : entries(a), new_keys(a) {}
+    explicit root(const detail::heap_alloc<char>& a) : entries(a), new_keys(a) {
+        new (&readers()) shared_rwlock;
+    }
+    /// The lock that readers hold shared. It is aligned on 64 bytes, more than Boost's
+    /// allocator gives, so it lives at the aligned place of a larger space (the same place in
+    /// every process: the heap is mapped on a page boundary).
+    shared_rwlock& readers() noexcept {
+        const auto at = reinterpret_cast<std::uintptr_t>(rwlock_space);
+        const std::uintptr_t align = alignof(shared_rwlock);
+        return *reinterpret_cast<shared_rwlock*>((at + align - 1) / align * align);
+    }
     char index[128] = {};                     // the base's key index
     std::atomic<std::uint64_t> generation{0};  // compactions so far
     std::atomic<std::uint64_t> held{0};        // entries.size(), read without the lock
@@ -51,11 +63,40 @@ struct layered_store::root {
     std::uint64_t next_row = 0;                // the id of the next new row
     std::uint64_t version = 0;                 // of the last put
     robust_mutex compacting;                   // one compaction at a time
+    // readers(): shared while reading the maps; exclusive while changing them.
+    unsigned char rwlock_space[sizeof(shared_rwlock) + alignof(shared_rwlock)];
     detail::entry_map entries;                 // row id -> its values
     detail::key_map new_keys;                  // key (bytes) -> id, rows not in the base
 };
 
 namespace detail {
+
+/// Reads the overlay's maps: the root's lock held shared. A writer that died changing them
+/// makes the overlay refused (heap_broken_error naming `store`), as the heap is.
+class overlay_reading {
+public:
+    overlay_reading(shared_rwlock& l, std::string_view store);
+    ~overlay_reading() { lock_.unlock_shared(); }
+    overlay_reading(const overlay_reading&) = delete;
+    overlay_reading& operator=(const overlay_reading&) = delete;
+
+private:
+    shared_rwlock& lock_;
+};
+
+/// Changes the overlay: the heap's writers' lock (one writer at a time, through Boost's
+/// allocator), then the root's lock held exclusive (no reader inside).
+class overlay_writing {
+public:
+    overlay_writing(const managed_heap& heap, shared_rwlock& l, std::string_view store);
+    ~overlay_writing() { lock_.unlock(); }
+    overlay_writing(const overlay_writing&) = delete;
+    overlay_writing& operator=(const overlay_writing&) = delete;
+
+private:
+    managed_heap::guard writers_;
+    shared_rwlock& lock_;
+};
 
 /// The value columns of a base (every column but its indexes), in order: a column's position
 /// here is its bit in an entry's mask.

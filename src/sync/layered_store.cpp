@@ -46,6 +46,39 @@ void check_layered_type(const frozen_column_state& c, std::optional<dtype> type,
                               "': it holds " + holds + ", given " + given);
 }
 
+namespace {
+
+[[noreturn]] void refuse_overlay(shared_rwlock& l, bool held, std::string_view store) {
+    if (held) l.unlock();  // without mark_consistent(): refused in every process from now on
+    throw heap_broken_error("layered store '" + std::string(store) +
+                            "': a process died while it changed the overlay: the overlay is "
+                            "refused (the base, intact, opens with frozen::open)");
+}
+
+}  // namespace
+
+overlay_reading::overlay_reading(shared_rwlock& l, std::string_view store) : lock_(l) {
+    try {
+        l.lock_shared();
+    } catch (const owner_died_error&) {
+        refuse_overlay(l, true, store);
+    } catch (const not_recoverable_error&) {
+        refuse_overlay(l, false, store);
+    }
+}
+
+overlay_writing::overlay_writing(const managed_heap& heap, shared_rwlock& l,
+                                 std::string_view store)
+    : writers_(heap.lock()), lock_(l) {
+    try {
+        l.lock();
+    } catch (const owner_died_error&) {
+        refuse_overlay(l, true, store);
+    } catch (const not_recoverable_error&) {
+        refuse_overlay(l, false, store);
+    }
+}
+
 }  // namespace detail
 
 namespace {
@@ -132,7 +165,7 @@ layered_store layered_store::open(std::string_view name) {
                            "' is not its overlay (no root: being created, or another heap)");
     st.root_offset_ = reinterpret_cast<std::byte*>(r) -
                       reinterpret_cast<std::byte*>(&st.heap_.manager());
-    const managed_heap::guard held = st.heap_.lock();
+    const detail::overlay_reading held(r->readers(), name);
     st.base_ = frozen::open(name);
     st.generation_ = r->generation.load(std::memory_order_acquire);
     return st;
@@ -165,8 +198,9 @@ void layered_store::refresh_locked() const {
 }
 
 void layered_store::refresh() const {
-    if (overlay_root().generation.load(std::memory_order_acquire) == generation_) return;
-    const managed_heap::guard held = heap_.lock();
+    root& r = overlay_root();
+    if (r.generation.load(std::memory_order_acquire) == generation_) return;
+    const detail::overlay_reading held(r.readers(), name());
     refresh_locked();
 }
 
@@ -184,8 +218,9 @@ std::size_t layered_store::overlay_rows() const {
 }
 
 std::size_t layered_store::rows() const {
-    const managed_heap::guard held = heap_.lock();
-    return overlay_root().next_row;
+    root& r = overlay_root();
+    const detail::overlay_reading held(r.readers(), name());
+    return r.next_row;
 }
 
 // --- lookups ------------------------------------------------------------------------------------
@@ -214,7 +249,7 @@ std::optional<layered_row> layered_store::lookup(const void* key, std::size_t si
         row.id_ = *id;
         return row;
     }
-    const managed_heap::guard held = heap_.lock();
+    const detail::overlay_reading held(r.readers(), name());
     refresh_locked();
     const frozen_state& s = base_.state();
     std::optional<std::size_t> id = detail::frozen_find(s, key_index(s, r.index), key, size, int_key);
@@ -235,9 +270,9 @@ std::optional<layered_row> layered_store::find(std::int64_t key) const {
 }
 
 layered_row layered_store::row(std::size_t id) const {
-    const managed_heap::guard held = heap_.lock();
-    refresh_locked();
     root& r = overlay_root();
+    const detail::overlay_reading held(r.readers(), name());
+    refresh_locked();
     if (id >= r.next_row)
         throw invalid_argument_error(who(name()) + ": row " + std::to_string(id) +
                                      " is past its " + std::to_string(r.next_row) + " rows");

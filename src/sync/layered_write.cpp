@@ -96,9 +96,9 @@ void layered_store::put(std::int64_t key, const row_update& u) const {
 
 void layered_store::put_key(const void* key, std::size_t size, bool int_key,
                             const row_update& u) const {
-    const managed_heap::guard held = heap_.lock();
-    refresh_locked();
     root& r = overlay_root();
+    const detail::overlay_writing held(heap_, r.readers(), name());
+    refresh_locked();
     const frozen_state& s = base_.state();
     const frozen_column_state& index = s.column(r.index, 4, std::nullopt);
     if (int_key != ((index.flags & detail::frozen_flag_int_keys) != 0))
@@ -188,7 +188,7 @@ frozen layered_store::compact(const create_options& opts) const {
     std::uint64_t rows = 0;
     frozen base;
     {
-        const managed_heap::guard held = heap_.lock();
+        const detail::overlay_reading held(r.readers(), name());
         refresh_locked();
         base = base_;
         rows = r.next_row;
@@ -214,7 +214,7 @@ frozen layered_store::compact(const create_options& opts) const {
     o.replace_existing = true;
     const frozen fresh = b.publish(base.name(), o);
     // 3. The overlay drops what the new base holds (unless put() changed it since step 1).
-    const managed_heap::guard held = heap_.lock();
+    const detail::overlay_writing held(heap_, r.readers(), name());
     for (const snapshot_row& e : snapshot)
         if (const auto it = r.entries.find(e.id);
             it != r.entries.end() && it->second.version == e.version)
