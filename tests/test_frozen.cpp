@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,8 +32,9 @@ std::string key(std::size_t i) {
 
 // A store of n rows: name (strings, indexed), id (int64, indexed), features (3 floats),
 // tags (ragged int32, de-duplicated), related (ragged int64 row ids).
-frozen build(const std::string& name, std::size_t n, const create_options& opts = {}) {
-    frozen_builder b;
+frozen build(const std::string& name, std::size_t n, const create_options& opts = {},
+             const frozen_build_options& how = {}) {
+    frozen_builder b(how);
     auto names = b.strings("name");
     auto ids = b.array<std::int64_t>("id");
     auto features = b.array<float>("features", {3});
@@ -285,6 +287,51 @@ TEST(frozen, a_store_in_a_file_and_columns_kept_in_memory) {
     EXPECT_THROW(f.keep_in_memory({"nope"}), not_found_error);
     frozen::remove(file_path{path});
     EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+// A builder that spills its columns to files builds the same store.
+TEST(frozen, a_spilled_build_reads_back_the_same) {
+    const std::string name = unique_name("frozen_spilled");
+    shm_guard guard(name);
+    const frozen spilled = build(name, 3000, {}, frozen_build_options{"/tmp"});
+    verify(spilled, 3000);
+    EXPECT_EQ(spilled.columns().size(), 7u);
+    frozen_builder copy(spilled, frozen_build_options{"/tmp"});
+    for (std::size_t r = 0; r < 3000; ++r) copy.push_row(spilled, r);
+    verify(copy.publish(name, create_options{.replace_existing = true}), 3000);
+    EXPECT_THROW(frozen_builder(frozen_build_options{"/nonexistent/dir"}).strings("x"), error);
+}
+
+// Spilled, a store bigger than the process may allocate is built (into a file): 256 MB of
+// columns under an RLIMIT_DATA of 160 MiB. The same build in memory runs out of it.
+TEST(frozen, a_spilled_build_needs_no_memory_for_its_columns) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer's own mappings count against RLIMIT_DATA";
+#endif
+    const std::string path = "/tmp/" + unique_name("frozen_big") + ".npy";
+    test::unlink_guard guard(path);
+    const auto build_big = [&](const frozen_build_options& how) {
+        return run_in_child([&] {
+            const rlimit limit{160u << 20, 160u << 20};
+            if (::setrlimit(RLIMIT_DATA, &limit) != 0) return 2;
+            frozen_builder b(how);
+            auto values = b.array<float>("values", {64});
+            auto labels = b.strings("label");
+            std::vector<float> row(64);
+            for (std::size_t i = 0; i < 1'000'000; ++i) {
+                row[0] = static_cast<float>(i);
+                values.push_back(row);
+                labels.push_back(i % 2 ? "odd" : "even");
+            }
+            const frozen f = b.publish(file_path{path}, create_options{.replace_existing = true});
+            return f.array<float>("values").row(999'999)[0] == 999'999.0f &&
+                           f.strings("label")[7] == "odd"
+                       ? 0
+                       : 1;
+        }, std::chrono::seconds(120));
+    };
+    EXPECT_EQ(build_big(frozen_build_options{"/tmp"}), 0);
+    EXPECT_EQ(build_big({}), 101) << "the in-memory build fits the limit: the test shows nothing";
 }
 
 // Python reads the store with numpy alone (python/shmpool_frozen.py, python3-xxhash for keys).

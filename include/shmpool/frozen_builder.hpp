@@ -24,7 +24,18 @@ struct frozen_column_data;  // a column being built (src/segment/frozen_builder.
 SHMPOOL_API void frozen_append(frozen_column_data& c, const void* values, std::size_t count);
 }  // namespace detail
 
-/// Builds a frozen store in this process's memory, then writes it into a new segment (or file)
+/// How a frozen_builder keeps the rows pushed until publish().
+struct frozen_build_options {
+    /// Empty: in this process's memory. A directory (of a file system with unnamed files:
+    /// ext4, xfs, btrfs, tmpfs): the values and offsets of every column but the de-duplicated
+    /// ones go to unlinked files there as they are pushed, 4 MiB at a time, so a store bigger
+    /// than memory can be built (published to a file_path on that disk). Memory then holds the
+    /// de-duplicated columns and, while publishing, 16 bytes per key of each index; such
+    /// columns keep 64-bit offsets. The files vanish with the builder.
+    std::string spill_directory;
+};
+
+/// Builds a frozen store in this process's memory (or spilled to files: frozen_build_options), then writes it into a new segment (or file)
 /// whose name appears only once every byte is in place: a builder killed before or during
 /// publish() leaves nothing under the name (`shmpool gc` removes its staging file).
 ///
@@ -86,9 +97,10 @@ public:
     };
 
     frozen_builder();
+    explicit frozen_builder(const frozen_build_options& opts);
     /// A builder with the columns of `like` (names, kinds, element types, row shapes,
     /// de-duplication, indexes) and no rows: what a compaction or a merge starts from.
-    explicit frozen_builder(const frozen& like);
+    explicit frozen_builder(const frozen& like, const frozen_build_options& opts = {});
     ~frozen_builder();
     frozen_builder(const frozen_builder&) = delete;
     frozen_builder& operator=(const frozen_builder&) = delete;

@@ -30,6 +30,7 @@
 #include "shmpool/detail/export.hpp"
 #include "shmpool/dtype.hpp"
 #include "shmpool/frozen.hpp"
+#include "shmpool/frozen_builder.hpp"
 #include "shmpool/managed_heap.hpp"
 
 namespace shmpool {
@@ -177,8 +178,9 @@ public:
     /// Folds the overlay into a new base published under NAME (replacing the old one in one
     /// step; `opts` as frozen_builder::publish, replace_existing implied) and returns it. Puts
     /// made during the compaction stay in the overlay. One compaction at a time: a second
-    /// waits. Throws as frozen_builder::publish and heap_broken_error.
-    frozen compact(const create_options& opts = {}) const;
+    /// waits. `how`: where the new base is built (a spill directory for a base bigger than
+    /// memory). Throws as frozen_builder::publish and heap_broken_error.
+    frozen compact(const create_options& opts = {}, const frozen_build_options& how = {}) const;
 
     /// The base as this handle reads it now (the newest, after a compaction).
     frozen base() const;

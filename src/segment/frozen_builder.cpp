@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "frozen_format.hpp"
+#include "frozen_spill.hpp"
 #include "segment_format.hpp"
 
 namespace shmpool {
@@ -26,6 +27,23 @@ struct frozen_column_data {
     std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> seen;
     std::string keys;  // index: its keys column
     std::vector<std::uint32_t> narrow[2];  // at publish: offsets (or starts, ends) as u32
+    // A spilled column (a builder with a spill directory): values and offsets in files.
+    std::unique_ptr<spill_file> spilled_values, spilled_offsets;
+    // At publish, the values and offsets wherever they are (settle()).
+    std::span<const std::byte> all_values;
+    std::span<const std::uint64_t> all_offsets;
+
+    void settle() {
+        if (!spilled_values) {
+            all_values = values;
+            all_offsets = offsets;
+            return;
+        }
+        all_values = spilled_values->map();
+        if (!spilled_offsets) return;
+        const std::span<const std::byte> o = spilled_offsets->map();
+        all_offsets = {reinterpret_cast<const std::uint64_t*>(o.data()), o.size() / 8};
+    }
     // Laid out at publish():
     frozen_column entry{};
 };
@@ -37,6 +55,15 @@ void frozen_append(frozen_column_data& c, const void* data, std::size_t count) {
                                      std::to_string(count) + " values; its rows have " +
                                      std::to_string(c.row_elements));
     const auto* p = static_cast<const std::byte*>(data);
+    if (c.spilled_values) {
+        c.spilled_values->append(p, bytes);
+        if (c.kind != 1) {
+            const std::uint64_t end = c.spilled_values->size() / c.element;
+            c.spilled_offsets->append(&end, sizeof end);
+        }
+        ++c.rows;
+        return;
+    }
     if (c.dedup) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>>& same = c.seen[frozen_hash(p, bytes)];
         for (const auto& [start, n] : same) {
@@ -78,10 +105,10 @@ struct part {
 
 // The key of row r of the keys column `k`, as bytes.
 std::pair<const std::byte*, std::size_t> key_of(const frozen_column_data& k, std::size_t r) {
-    if (k.kind == 1) return {k.values.data() + 8 * r, 8};
-    const std::uint64_t b = k.dedup ? k.starts[r] : k.offsets[r];
-    const std::uint64_t e = k.dedup ? k.ends[r] : k.offsets[r + 1];
-    return {k.values.data() + b, e - b};
+    if (k.kind == 1) return {k.all_values.data() + 8 * r, 8};
+    const std::uint64_t b = k.dedup ? k.starts[r] : k.all_offsets[r];
+    const std::uint64_t e = k.dedup ? k.ends[r] : k.all_offsets[r + 1];
+    return {k.all_values.data() + b, e - b};
 }
 
 std::string key_text(const frozen_column_data& k, std::size_t r) {
@@ -162,6 +189,7 @@ void write_store(std::byte* data, const void* arg) {
 }  // namespace
 
 struct frozen_builder::impl {
+    frozen_build_options options;
     std::vector<std::unique_ptr<frozen_column_data>> columns;
     std::vector<index_data> indexes;  // built at publish, kept alive while writing
 
@@ -173,9 +201,14 @@ struct frozen_builder::impl {
 };
 
 frozen_builder::frozen_builder() : impl_(std::make_unique<impl>()) {}
+
+frozen_builder::frozen_builder(const frozen_build_options& opts) : frozen_builder() {
+    impl_->options = opts;
+}
 frozen_builder::~frozen_builder() = default;
 
-frozen_builder::frozen_builder(const frozen& like) : frozen_builder() {
+frozen_builder::frozen_builder(const frozen& like, const frozen_build_options& opts)
+    : frozen_builder(opts) {
     const detail::frozen_state& s = like.state();
     for (const detail::frozen_column_state& c : s.columns) {
         if (c.kind == 4)
@@ -232,6 +265,16 @@ detail::frozen_column_data& frozen_builder::add(std::string_view name, std::uint
     c->dedup = dedup;
     c->element = dtype_size(type);
     for (std::size_t d : dims) c->row_elements *= d;
+    const std::string& dir = impl_->options.spill_directory;
+    if (!dir.empty() && !dedup && kind != 4) {
+        const std::string what = "column '" + c->name + "'";
+        c->spilled_values = std::make_unique<detail::spill_file>(dir, what);
+        if (kind != 1) {
+            c->spilled_offsets = std::make_unique<detail::spill_file>(dir, what + "'s offsets");
+            const std::uint64_t zero = 0;
+            c->spilled_offsets->append(&zero, sizeof zero);
+        }
+    }
     impl_->columns.push_back(std::move(c));
     return *impl_->columns.back();
 }
@@ -270,11 +313,12 @@ std::vector<part> describe(frozen_column_data& c, const index_data* ix,
     e.rank = static_cast<std::uint32_t>(c.dims.size());
     for (std::size_t d = 0; d < c.dims.size(); ++d) e.dims[d] = c.dims[d];
     const auto bytes_of = [](const auto& v) { return v.size() * sizeof(v[0]); };
-    if (c.kind == 1) return {{c.values.data(), c.values.size()}};
+    if (c.kind == 1) return {{c.all_values.data(), c.all_values.size()}};
     if (c.kind != 4) {
-        const part values{c.values.data(), c.values.size()};
+        const part values{c.all_values.data(), c.all_values.size()};
         if (c.dedup) e.flags |= detail::frozen_flag_dedup;
-        if (c.values.size() / c.element <= 0xffffffffu) {  // u32 offsets: half the bytes
+        // u32 offsets: half the bytes (not for a spilled column: they would take memory)
+        if (!c.spilled_values && c.all_values.size() / c.element <= 0xffffffffu) {
             e.flags |= detail::frozen_flag_offsets32;
             const auto narrowed = [](const std::vector<std::uint64_t>& v) {
                 return std::vector<std::uint32_t>(v.begin(), v.end());
@@ -285,7 +329,7 @@ std::vector<part> describe(frozen_column_data& c, const index_data* ix,
             return {{c.narrow[0].data(), bytes_of(c.narrow[0])},
                     {c.narrow[1].data(), bytes_of(c.narrow[1])}, values};
         }
-        if (!c.dedup) return {{c.offsets.data(), bytes_of(c.offsets)}, values};
+        if (!c.dedup) return {{c.all_offsets.data(), bytes_of(c.all_offsets)}, values};
         return {{c.starts.data(), bytes_of(c.starts)}, {c.ends.data(), bytes_of(c.ends)}, values};
     }
     e.keys_column = static_cast<std::uint32_t>(keys_position);
@@ -318,6 +362,7 @@ frozen frozen_builder::publish_at(const detail::location& where, const create_op
                                          std::to_string(c->rows) + " rows, column '" +
                                          columns.front()->name + "' " + std::to_string(rows) +
                                          ": every column needs one entry per row");
+    for (auto& c : columns) c->settle();
     layout l;
     l.toc.resize(columns.size());
     impl_->indexes.clear();

@@ -179,7 +179,7 @@ void append_merged(frozen_builder& b, detail::frozen_column_data& (*column)(froz
 
 }  // namespace
 
-frozen layered_store::compact(const create_options& opts) const {
+frozen layered_store::compact(const create_options& opts, const frozen_build_options& how) const {
     root& r = overlay_root();
     robust_lock one_at_a_time(r.compacting);
     if (one_at_a_time.owner_died()) one_at_a_time.mark_consistent();  // nothing half done
@@ -198,7 +198,7 @@ frozen layered_store::compact(const create_options& opts) const {
                                 {e.offsets.begin(), e.offsets.end()}});
     }
     // 2. The new base, built without the lock, published in one step.
-    frozen_builder b(base);
+    frozen_builder b(base, how);
     const frozen_state& s = base.state();
     const auto column = [](frozen_builder& fb, std::size_t p) -> detail::frozen_column_data& {
         return fb.column_at(p);
