@@ -12,6 +12,7 @@
 
 #include <random>
 
+#include "shmpool/catalog.hpp"
 #include "shmpool/frozen_builder.hpp"
 #include "test_support.hpp"
 
@@ -313,6 +314,38 @@ TEST(layered_store, a_compactor_killed_at_random_leaves_a_consistent_store) {
     }
     std::printf("compactors killed before the end: %d of 20, inside the overlay's lock (overlay "
                 "refused): %d\n", unfinished + refused, refused);
+}
+
+// A compaction by another process than the store's creator: the new base still belongs to the
+// creator (its trailer names it), so the compactor's exit does not remove it; persistence is
+// kept too.
+TEST(layered_store, a_base_compacted_elsewhere_keeps_its_creator) {
+    for (const bool persistent : {false, true}) {
+        const std::string name = unique_name("layered_owner");
+        store_guard guard(name);
+        {
+            frozen_builder b;
+            auto names = b.strings("name");
+            auto price = b.array<float>("price");
+            b.index("by_name", "name");
+            names.push_back("a");
+            price.push_back(1.0f);
+            b.publish(name, create_options{.persistent = persistent});
+        }
+        const layered_store store = layered_store::create(name, "by_name", 1 << 20);
+        store.put("a", row_update().set("price", 2.0f));
+        ASSERT_EQ(run_in_child([&] {
+                      if (store.compact().rows() != 1) return 1;
+                      std::exit(0);  // a normal exit: its clean-up runs
+                  }),
+                  0);
+        ASSERT_TRUE(shm_exists(name)) << "the compactor's exit removed the base";
+        const array_info info = describe_array(name);
+        EXPECT_EQ(info.creator_pid, ::getpid());
+        EXPECT_EQ(info.persistent, persistent);
+        EXPECT_EQ(store.find("a")->value<float>("price"), 2.0f);
+        EXPECT_EQ(store.generation(), 1u);
+    }
 }
 
 // Writers SIGKILLed at random moments of put() (100 trials): a fresh process then uses the store

@@ -142,7 +142,11 @@ public:
 private:
     friend class layered_store;
     detail::frozen_column_data& column_at(std::size_t position);  // in the order added
-    frozen publish_at(const detail::location& where, const create_options& opts);
+    // publish() under the name of `old`, replacing it; the new store keeps old's creator and
+    // persistence (a compaction: see detail::create_segment).
+    frozen publish_replacing(const frozen& old, const create_options& opts);
+    frozen publish_at(const detail::location& where, const create_options& opts,
+                      const detail::segment_creator* creator = nullptr);
     detail::frozen_column_data& add(std::string_view name, std::uint32_t kind, dtype type,
                                     const std::vector<std::size_t>& dims, bool dedup);
     struct impl;

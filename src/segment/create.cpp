@@ -111,7 +111,7 @@ bool kept(const location& where, const create_options& opts) {
 }
 
 void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent,
-                   const segment_identity& identity) {
+                   const segment_identity& identity, const segment_creator* creator) {
     segment_trailer t{};
     std::memcpy(t.magic, trailer_magic, sizeof t.magic);
     t.layout_version = trailer_layout_version;
@@ -121,6 +121,11 @@ void write_trailer(std::byte* at, std::size_t data_bytes, bool persistent,
     t.creator_start_time = process_start_time(current_pid());
     t.created_unix_ns = unix_ns_now();
     std::memcpy(t.creator_boot_id, boot_id().data(), sizeof t.creator_boot_id);
+    if (creator) {
+        t.creator_pid = creator->pid;
+        t.creator_start_time = creator->start_time;
+        std::memcpy(t.creator_boot_id, creator->boot_id, sizeof t.creator_boot_id);
+    }
     t.data_bytes = data_bytes;
     std::memcpy(at, &t, sizeof t);
 }
@@ -217,12 +222,12 @@ void take_space(int fd, const location& where, const segment_layout& layout,
 // The header, the trailer and `init`'s data, written while the file has no name yet.
 void fill_in(int fd, const location& where, dtype type, const std::vector<std::size_t>& shape,
              const segment_layout& layout, const create_options& opts, segment_initializer init,
-             const segment_identity& identity) {
+             const segment_identity& identity, const segment_creator* creator) {
     const mapped_region staging = map_fd(fd, layout.total_bytes, where.path());
     const std::string header = format_npy_header(npy_descr(type), shape);
     std::memcpy(staging.data(), header.data(), header.size());
     write_trailer(staging.data() + layout.trailer_offset, layout.data_bytes, kept(where, opts),
-                  identity);
+                  identity, creator);
     if (init.init) init.init(staging.data() + layout.data_offset, init.arg);
 }
 
@@ -231,7 +236,15 @@ void fill_in(int fd, const location& where, dtype type, const std::vector<std::s
 mapped_segment& create_segment(const location& where, dtype type,
                                const std::vector<std::size_t>& shape, const create_options& opts,
                                view_factory make_view, segment_initializer init,
-                               const segment_identity& identity) {
+                               const segment_identity& identity, const segment_creator* creator) {
+    if (creator && creator->persistent && !opts.persistent) {
+        create_options kept_too = opts;
+        kept_too.persistent = true;
+        return create_segment(where, type, shape, kept_too, make_view, init, identity, creator);
+    }
+    // Another process's segment: it is not this process's to remove at exit.
+    const bool mine = !creator || (creator->pid == current_pid() &&
+                                   creator->start_time == process_start_time(current_pid()));
     const std::optional<segment_layout> layout = layout_for(type, shape);
     check_new_shape(where, type, shape, layout);
     const std::string path = where.path();
@@ -250,11 +263,11 @@ mapped_segment& create_segment(const location& where, dtype type,
     set_mode(fd.get(), opts.mode, path);
     truncate_fd(fd.get(), layout->total_bytes, path);
     take_space(fd.get(), where, *layout, opts, exists, init.init != nullptr);
-    fill_in(fd.get(), where, type, shape, *layout, opts, init, identity);
+    fill_in(fd.get(), where, type, shape, *layout, opts, init, identity, creator);
     publish(fd.get(), named.path, where, opts.replace_existing, identity.kind);
     named.path.clear();
     const segment_id id = id_of(stat_fd(fd.get(), path));
-    if (!kept(where, opts)) {  // from now on, an interrupted creator removes it
+    if (mine && !kept(where, opts)) {  // from now on, an interrupted creator removes it
         install_termination_handlers();
         remember_owned_segment(path);
     }
@@ -273,9 +286,22 @@ mapped_segment& create_segment(const location& where, dtype type,
     e.seg.where = where;
     e.seg.identity = identity;
     e.region = std::move(region);
-    e.owner = current_pid();
+    e.owner = mine ? current_pid() : 0;
     e.persistent = kept(where, opts);
     return segment_table::get().add(std::move(e), layout->data_offset, make_view);
+}
+
+std::optional<segment_creator> creator_of(const location& where) {
+    const std::string path = where.path();
+    const file_descriptor fd = open_existing(where, O_RDONLY);
+    const segment_description d = describe_fd(fd.get(), path, where.describe() + " (" + path + ")");
+    if (!d.trailer) return std::nullopt;
+    segment_creator c;
+    c.pid = d.trailer->creator_pid;
+    c.start_time = d.trailer->creator_start_time;
+    std::memcpy(c.boot_id, d.trailer->creator_boot_id, sizeof c.boot_id);
+    c.persistent = (d.trailer->flags & trailer_persistent) != 0;
+    return c;
 }
 
 }  // namespace shmpool::detail

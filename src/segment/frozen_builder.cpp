@@ -353,7 +353,16 @@ frozen frozen_builder::publish(const file_path& file, const create_options& opts
     return publish_at(detail::location::file(file.path), opts);
 }
 
-frozen frozen_builder::publish_at(const detail::location& where, const create_options& opts) {
+frozen frozen_builder::publish_replacing(const frozen& old, const create_options& opts) {
+    const detail::location& where = old.handle_.where();
+    const std::optional<detail::segment_creator> creator = detail::creator_of(where);
+    create_options o = opts;
+    o.replace_existing = true;
+    return publish_at(where, o, creator ? &*creator : nullptr);
+}
+
+frozen frozen_builder::publish_at(const detail::location& where, const create_options& opts,
+                                  const detail::segment_creator* creator) {
     auto& columns = impl_->columns;
     const std::size_t rows = this->rows();
     for (const auto& c : columns)
@@ -397,7 +406,7 @@ frozen frozen_builder::publish_at(const detail::location& where, const create_op
     const detail::segment_initializer init{&write_store, &l};
     detail::mapped_segment& s = detail::create_segment(where, dtype::uint8, {at}, opts,
                                                        &detail::make_frozen_state, init,
-                                                       detail::frozen_identity());
+                                                       detail::frozen_identity(), creator);
     impl_->indexes.clear();
     return frozen(s);
 }

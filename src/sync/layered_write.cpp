@@ -210,9 +210,7 @@ frozen layered_store::compact(const create_options& opts, const frozen_build_opt
         else
             b.push_row(base, row);
     }
-    create_options o = opts;
-    o.replace_existing = true;
-    const frozen fresh = b.publish(base.name(), o);
+    const frozen fresh = b.publish_replacing(base, opts);  // the base's creator stays its owner
     // 3. The overlay drops what the new base holds (unless put() changed it since step 1).
     const detail::overlay_writing held(heap_, r.readers(), name());
     for (const snapshot_row& e : snapshot)

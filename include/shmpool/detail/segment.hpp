@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,14 +97,29 @@ struct segment_initializer {
 /// How a segment is mapped.
 enum class access : std::uint8_t { read_write, read_only };
 
+/// Who a segment's trailer says made it, and whether it is kept when that process exits.
+struct segment_creator {
+    std::int64_t pid = 0;
+    std::uint64_t start_time = 0;  // clock ticks since boot
+    std::uint8_t boot_id[16] = {};
+    bool persistent = false;
+};
+
+/// The creator recorded in the trailer of the segment at `where` (nullopt: not made by
+/// shmpool). Throws not_found_error, format_error.
+SHMPOOL_API std::optional<segment_creator> creator_of(const location& where);
+
 /// Creates, fills in the header of, and maps a new segment; `init` runs on the data before the
 /// name appears; `identity` (what it holds) goes into its trailer. Nothing is left behind on
-/// failure.
+/// failure. With `creator` (a segment replacing one another process made: a compaction), the
+/// new one records that creator and its persistence instead of this process, and this
+/// process's exit does not remove it (its creator's lifetime, and gc, still apply).
 SHMPOOL_API mapped_segment& create_segment(const location& where, dtype type,
                                            const std::vector<std::size_t>& shape,
                                            const create_options& opts, view_factory make_view,
                                            segment_initializer init = {},
-                                           const segment_identity& identity = {});
+                                           const segment_identity& identity = {},
+                                           const segment_creator* creator = nullptr);
 
 /// Maps an existing segment (or a .npy file numpy wrote), checking its header against `type`
 /// and what it holds against `expected` before anything is mapped: a failed open leaves no
