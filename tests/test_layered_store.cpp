@@ -294,12 +294,8 @@ TEST(layered_store, a_compactor_killed_at_random_leaves_a_consistent_store) {
         build_base(name, 50000);
         const layered_store store = layered_store::create(name, "by_name", 1 << 20);
         store.put("item5", row_update().set("price", -5.0f));
-        const pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) test::run_child_body([&] { return store.compact().rows() == 50000 ? 0 : 1; }, 60);
-        ::usleep(static_cast<useconds_t>(rng() % 60000));
-        ::kill(pid, SIGKILL);
-        reap_child(pid, std::chrono::seconds(30));
+        test::run_and_kill_child([&] { return store.compact().rows() == 50000 ? 0 : 1; },
+                                 std::chrono::microseconds(rng() % 60000));
         try {
             const layered_store again = layered_store::open(name);
             unfinished += again.generation() == 0;
@@ -358,20 +354,16 @@ TEST(layered_store, a_writer_killed_in_put_is_detected_never_a_hang) {
         store_guard guard(name);
         build_base(name, 1000);
         const layered_store store = layered_store::create(name, "by_name", 4 << 20);
-        const pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            test::run_child_body([&] {
+        test::run_and_kill_child(
+            [&] {
                 for (std::size_t n = 0;; ++n) {
-                    store.put(key(n % 1000), row_update().set("price", -static_cast<float>(n % 1000)));
+                    store.put(key(n % 1000),
+                              row_update().set("price", -static_cast<float>(n % 1000)));
                     store.put("new" + std::to_string(n), full_row(1.0f, 1));
                 }
                 return 0;
-            }, 60);
-        }
-        ::usleep(static_cast<useconds_t>(rng() % 3000));
-        ::kill(pid, SIGKILL);
-        reap_child(pid, std::chrono::seconds(30));
+            },
+            std::chrono::microseconds(rng() % 3000));
         const int rc = run_in_child([&] {
             try {
                 const layered_store again = layered_store::open(name);

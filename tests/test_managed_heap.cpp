@@ -112,23 +112,20 @@ TEST(managed_heap, a_writer_killed_in_the_allocator_is_detected_never_a_hang) {
         const std::string name = unique_name("heap_kill");
         shm_guard guard(name);
         managed_heap::create(name, 1 << 20, {.persistent = true});
-        std::fflush(nullptr);
-        const pid_t child = ::fork();
-        ASSERT_GE(child, 0);
-        if (child == 0) {
-            const managed_heap h = managed_heap::open(name);
-            std::vector<void*> blocks;
-            for (std::uint64_t k = 0;; ++k) {
-                blocks.push_back(h.manager().allocate(16 + k % 512));
-                if (blocks.size() > 64) {
-                    h.manager().deallocate(blocks.front());
-                    blocks.erase(blocks.begin());
+        test::run_and_kill_child(
+            [&] {
+                const managed_heap h = managed_heap::open(name);
+                std::vector<void*> blocks;
+                for (std::uint64_t k = 0;; ++k) {
+                    blocks.push_back(h.manager().allocate(16 + k % 512));
+                    if (blocks.size() > 64) {
+                        h.manager().deallocate(blocks.front());
+                        blocks.erase(blocks.begin());
+                    }
                 }
-            }
-        }
-        ::usleep(static_cast<useconds_t>(rng() % 3000));
-        ::kill(child, SIGKILL);
-        ::waitpid(child, nullptr, 0);
+                return 0;
+            },
+            std::chrono::microseconds(rng() % 3000));
         const int rc = run_in_child(
             [&] {
                 try {

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +72,18 @@ inline int run_in_child(const std::function<int()>& body,
     if (pid == 0) run_child_body(body, static_cast<unsigned>(timeout.count()) + 5);
     const exit_status st = reap_child(pid, timeout);
     return st.timed_out ? -1 : st.shell_code();
+}
+
+/// Runs `body` in a forked child (as run_in_child does), SIGKILLs it after `delay` (it may
+/// have finished by then) and reaps it: a process killed at a moment chosen by the caller.
+inline void run_and_kill_child(const std::function<int()>& body, std::chrono::microseconds delay) {
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) run_child_body(body, 60);
+    ::usleep(static_cast<useconds_t>(delay.count()));
+    ::kill(pid, SIGKILL);
+    reap_child(pid, std::chrono::seconds(30));
 }
 
 /// Writes all of `size` bytes to `fd`, resuming after short writes and EINTR; false when a
