@@ -97,7 +97,9 @@ struct heap_header;
 /// raw pointer (boost::interprocess::offset_ptr instead), containers of
 /// boost::interprocess (or boost::container) with managed_heap::allocator<T>, strings
 /// likewise. Look keys up heterogeneously (a std::string_view with std::less<> on a map):
-/// building a key string in the heap to find it allocates. Boost's containers are not safe
+/// building a key string in the heap to find it allocates. Named objects are placed on 8-byte
+/// boundaries: a type aligned more (alignas(16) and up, like shared_rwlock) must not be built
+/// by find_or_construct (its constructor's aligned stores fault). Boost's containers are not safe
 /// for concurrent writers: hold lock() while changing one (readers too, while others write).
 ///
 /// A handle: trivially copyable, so pool tasks capture it by value. Safe across fork.
