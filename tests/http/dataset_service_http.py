@@ -7,7 +7,8 @@ JSON against a numpy brute force over the matrix opened from /dev/shm with numpy
 'r'); the raw float32 form (curl) equals the JSON form; /update then /topk finds the new rows;
 /stats; every error status; a slow client timed out; a worker SIGKILLed under load is replaced;
 1,000 random bodies leave every worker alive; SIGTERM (and SIGINT) stop it with status 0, no
-process left and /dev/shm as found. Exit 0 when all of that held.
+process left and /dev/shm as found; --matrix-file keeps the matrix (and its updates) across a
+restart. Exit 0 when all of that held.
 """
 import json
 import os
@@ -305,9 +306,36 @@ def stop_and_check(s, sig, shm_before):
         rc = "hung"
     time.sleep(0.2)
     alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
-    left = sorted(set(os.listdir("/dev/shm")) - shm_before)
+    # Only this service's names: other programs (tests run in parallel) come and go meanwhile.
+    left = sorted(e for e in set(os.listdir("/dev/shm")) - shm_before if e.startswith(s.name))
     check(rc == 0 and not alive and not left,
           f"{signal.Signals(sig).name}: exit {rc}, workers left {alive}, /dev/shm left {left}")
+
+
+def test_file_backed(binary, shm_before):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "matrix.npy")
+        s = Service(binary, ["--matrix-file", path])
+        try:
+            _, h = s.request("/health")
+            new = unit_rows(numpy.random.default_rng(3), 1)
+            s.request("/update", {"rows": [4321], "values": new.tolist()})
+            stop_and_check(s, signal.SIGTERM, shm_before)
+            check(os.path.exists(path) and h["matrix_path"] == path,
+                  f"--matrix-file: the .npy file is kept after the stop ({h['matrix_path']})")
+            s = Service(binary, ["--matrix-file", path])
+            _, a = s.request("/topk", {"k": 1, "queries": new.tolist()})
+            check(a["indices"] == [[4321]], "--matrix-file: the update survives a restart")
+            stop_and_check(s, signal.SIGTERM, shm_before)
+            bad = subprocess.run([binary, "--serve", "--port", "0", "--rows", "100", "--dim",
+                                  str(DIM), "--matrix-file", path], capture_output=True,
+                                 text=True, timeout=60)
+            check(bad.returncode != 0 and "does not hold" in bad.stderr,
+                  f"--matrix-file of another shape is refused: {bad.stderr.strip()}")
+        finally:
+            if s.proc.poll() is None:
+                s.proc.kill()
+                s.proc.wait()
 
 
 def main(binary):
@@ -330,6 +358,7 @@ def main(binary):
         s2 = Service(binary)
         check(s2.request("/health")[0] == 200, "a second service answers")
         stop_and_check(s2, signal.SIGINT, shm_before)
+        test_file_backed(binary, shm_before)
     finally:
         for proc in [s.proc] + ([s2.proc] if "s2" in locals() else []):
             if proc.poll() is None:

@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,9 @@ void add_serve_options(CLI::App& app, serve_options& so) {
         ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32));
     app.add_option("--read-timeout", so.read_timeout, "--serve: seconds to wait for a client")
         ->check(CLI::Range(1, 3600));
+    app.add_option("--matrix-file", so.matrix_file,
+                   "--serve: keep the matrix in this .npy file: loaded when it does not exist, "
+                   "reused (same --rows and --dim) when it does, never removed");
 }
 
 namespace {
@@ -46,19 +50,41 @@ struct service {
     shmpool::raw_array<std::uint64_t> stats;
     listener sock;
     std::vector<pid_t> pids;
+    std::vector<const std::string*> created;  // the names to remove at the end
+
+    /// The matrix: a new one in /dev/shm, or the --matrix-file (reused when it exists).
+    void load() {
+        const auto start = clock_type::now();
+        const std::string& file = so.matrix_file;
+        if (!file.empty() && std::filesystem::exists(file)) {
+            matrix = shmpool::shared_array<float>::open(shmpool::file_path{file});
+            if (matrix.shape().size() != 2 || matrix.shape()[0] != o.rows ||
+                matrix.shape()[1] != o.dim)
+                throw std::runtime_error(file + " does not hold a " + std::to_string(o.rows) +
+                                         " x " + std::to_string(o.dim) + " matrix");
+            std::printf("master %d: reusing the matrix in %s\n", static_cast<int>(::getpid()),
+                        file.c_str());
+            return;
+        }
+        matrix = file.empty() ? shmpool::shared_array<float>::create(n.matrix, {o.rows, o.dim})
+                              : shmpool::shared_array<float>::create(shmpool::file_path{file},
+                                                                     {o.rows, o.dim});
+        if (file.empty()) created.push_back(&n.matrix);
+        load_matrix(matrix.data(), o.rows, o.dim);
+        std::printf("master %d: a %zu x %zu float32 matrix (%.1f MB) in %s in %.2f s\n",
+                    static_cast<int>(::getpid()), o.rows, o.dim,
+                    mb(static_cast<double>(o.rows * o.dim * sizeof(float))),
+                    matrix_path(n, so).c_str(), seconds_since(start));
+    }
 
     void create() {
-        const auto start = clock_type::now();
-        matrix = shmpool::shared_array<float>::create(n.matrix, {o.rows, o.dim});
-        load_matrix(matrix.data(), o.rows, o.dim);
+        load();
         rwlock = shmpool::shared_object<shmpool::shared_rwlock>::create(n.lock);
+        created.push_back(&n.lock);
         stats = shmpool::raw_array<std::uint64_t>::create(n.stats, stats_words);
+        created.push_back(&n.stats);
         stats[master_pid].store(static_cast<std::uint64_t>(::getpid()));
         stats[worker_count].store(o.workers);
-        std::printf("master %d: a %zu x %zu float32 matrix (%.1f MB) in /dev/shm/%s in %.2f s\n",
-                    static_cast<int>(::getpid()), o.rows, o.dim,
-                    mb(static_cast<double>(o.rows * o.dim * sizeof(float))), n.matrix.c_str(),
-                    seconds_since(start));
     }
 
     void spawn(std::size_t slot) {
@@ -106,14 +132,18 @@ struct service {
     }
 
     /// SIGTERM to every worker, reaped within 30 s (SIGKILL after). True if all exited 0.
-    bool stop_workers() {
+    bool stop_workers() noexcept {
         for (const pid_t pid : pids)
             if (pid > 0) ::kill(pid, SIGTERM);
         bool clean = true;
         for (pid_t& pid : pids) {
             if (pid <= 0) continue;
-            const shmpool::exit_status st = shmpool::reap_child(pid, std::chrono::seconds(30));
-            clean = clean && !st.timed_out && st.ok();
+            try {
+                const shmpool::exit_status st = shmpool::reap_child(pid, std::chrono::seconds(30));
+                clean = clean && !st.timed_out && st.ok();
+            } catch (const std::exception&) {  // not our child any more
+                clean = false;
+            }
             pid = 0;
         }
         return clean;
@@ -122,7 +152,8 @@ struct service {
     void remove_all() noexcept {
         if (sock.fd >= 0) ::close(sock.fd);
         sock.fd = -1;
-        for (const std::string* name : {&n.matrix, &n.lock, &n.stats}) try {
+        matrix = {};
+        for (const std::string* name : created) try {
                 shmpool::shared_array<std::uint8_t>::remove(*name);
             } catch (const std::exception&) {
             }
@@ -144,8 +175,8 @@ void supervise(service& s, const sigset_t& set) {
 }
 
 int serve_blocked(service& s, const sigset_t& set) {
+    s.sock = open_listener(s.so.address, s.so.port);  // first: a port in use fails at once
     s.create();
-    s.sock = open_listener(s.so.address, s.so.port);
     std::printf("listening on %s\n", url_of(s.so.address, s.sock.port).c_str());
     for (std::size_t i = 0; i < s.pids.size(); ++i) s.spawn(i);
     if (!s.wait_ready()) {
@@ -180,7 +211,8 @@ int run_service(const options& o, const serve_options& so) {
               {},
               {},
               {},
-              std::vector<pid_t>(o.workers, 0)};
+              std::vector<pid_t>(o.workers, 0),
+              {}};
     int rc = 1;
     try {
         rc = serve_blocked(s, set);

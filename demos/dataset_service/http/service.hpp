@@ -25,6 +25,19 @@ struct serve_options {
     long read_timeout = 5;             // seconds, for a slow client
     long write_timeout = 5;            // seconds
     long keep_alive_timeout = 2;       // seconds a kept-alive connection may idle
+    std::string matrix_file;           // a file-backed matrix (kept), or "": /dev/shm
+};
+
+/// Where the matrix lives: --matrix-file, or /dev/shm/<the matrix's name>.
+inline std::string matrix_path(const names& n, const serve_options& so) {
+    return so.matrix_file.empty() ? "/dev/shm/" + n.matrix : so.matrix_file;
+}
+
+/// The matrix, opened by name (or by its file with --matrix-file).
+inline shmpool::shared_array<float> open_matrix(const names& n, const serve_options& so) {
+    return so.matrix_file.empty()
+               ? shmpool::shared_array<float>::open(n.matrix)
+               : shmpool::shared_array<float>::open(shmpool::file_path{so.matrix_file});
 };
 
 // ---------------------------------------------------------------------------------------------

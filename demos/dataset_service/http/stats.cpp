@@ -48,7 +48,7 @@ void record_latency(const worker_context& ctx, double microseconds) {
 nlohmann::ordered_json health_json(const worker_context& ctx) {
     return {{"status", "ok"},         {"rows", ctx.rows()},
             {"dim", ctx.dim()},       {"workers", ctx.workers},
-            {"matrix", ctx.n.matrix}, {"matrix_path", "/dev/shm/" + ctx.n.matrix},
+            {"matrix", ctx.n.matrix}, {"matrix_path", matrix_path(ctx.n, ctx.so)},
             {"worker", ctx.slot},     {"pid", ::getpid()}};
 }
 
@@ -103,7 +103,7 @@ ojson memory_json(const worker_context& ctx, const std::vector<pid_t>& pids) {
                  {"pss_sum_over_matrix", static_cast<double>(pss) * 1024.0 / matrix_bytes},
                  {"read_seconds", mem.read_seconds}};
     for (const auto& seg : mem.segments)
-        if (seg.name.ends_with("/" + ctx.n.matrix)) {
+        if (seg.name == matrix_path(ctx.n, ctx.so)) {
             out["matrix_pss_sum_kb"] = seg.pss_sum_kb;
             out["matrix_resident_kb"] = seg.resident_kb;
             out["matrix_verdict"] = seg.verdict;

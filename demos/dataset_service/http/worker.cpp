@@ -59,7 +59,7 @@ void serve(std::uint32_t slot, std::size_t workers, int listen_fd, const names& 
                        workers,
                        n,
                        so,
-                       shmpool::shared_array<float>::open(n.matrix),
+                       open_matrix(n, so),
                        shmpool::shared_object<shmpool::shared_rwlock>::open(n.lock),
                        shmpool::raw_array<std::uint64_t>::open(n.stats)};
     ctx.stats[slot_at(slot, slot_served)].store(0);
