@@ -208,6 +208,10 @@ def test_errors(s):
     rc, out = curl("-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary",
                    "{bad", s.url("/topk"))
     check(out == b"400", "malformed JSON by curl: 400")
+    big = json.dumps({"k": 2, "queries": numpy.random.default_rng(4).random((16, DIM)).tolist()})
+    rc, out = curl("-X", "POST", "-d", big, s.url("/topk"))  # as application/x-www-form-urlencoded
+    check(len(big) > 8192 and rc == 0 and len(json.loads(out).get("indices", [])) == 16,
+          f"curl -d with a JSON body of {len(big)} bytes and curl's default Content-Type")
 
 
 def test_slow_client(s):

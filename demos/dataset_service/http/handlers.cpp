@@ -94,16 +94,16 @@ std::string integer_param(const httplib::Request& req, const char* name, const c
     return {};
 }
 
-std::string parse_raw_batch(const httplib::Request& req, std::size_t rows, std::size_t dim,
-                            batch& b) {
+std::string parse_raw_batch(const httplib::Request& req, const std::string& body, std::size_t rows,
+                            std::size_t dim, batch& b) {
     const std::size_t row_bytes = dim * sizeof(float);
-    if (req.body.empty() || req.body.size() % row_bytes != 0)
+    if (body.empty() || body.size() % row_bytes != 0)
         return "the body must be m x " + std::to_string(dim) + " float32 (a multiple of " +
                std::to_string(row_bytes) + " bytes)";
     long long k = 0, m = 0;
     if (std::string p = integer_param(req, "k", "X-K", 10, k); !p.empty()) return p;
     if (std::string p = k_problem(k, rows); !p.empty()) return p;
-    const auto body_m = static_cast<long long>(req.body.size() / row_bytes);
+    const auto body_m = static_cast<long long>(body.size() / row_bytes);
     if (std::string p = integer_param(req, "m", "X-M", body_m, m); !p.empty()) return p;
     if (m != body_m)
         return "m = " + std::to_string(m) + " but the body holds " + std::to_string(body_m) +
@@ -113,7 +113,7 @@ std::string parse_raw_batch(const httplib::Request& req, std::size_t rows, std::
     b.k = static_cast<std::size_t>(k);
     b.m = static_cast<std::size_t>(m);
     b.queries.resize(b.m * dim);
-    std::memcpy(b.queries.data(), req.body.data(), req.body.size());
+    std::memcpy(b.queries.data(), body.data(), body.size());
     for (const float x : b.queries)
         if (!std::isfinite(x)) return "vector values must be finite";
     return {};
@@ -142,12 +142,13 @@ json answer(worker_context& ctx, const batch& b) {
     return {{"indices", std::move(indices)}, {"scores", std::move(scores)}, {"worker", ctx.slot}};
 }
 
-void post_topk(worker_context& ctx, const httplib::Request& req, httplib::Response& res) {
+void post_topk(worker_context& ctx, const httplib::Request& req, const std::string& body,
+               httplib::Response& res) {
     const auto start = clock_type::now();
     batch b;
     const bool raw = req.get_header_value("Content-Type").starts_with("application/octet-stream");
-    const std::string problem = raw ? parse_raw_batch(req, ctx.rows(), ctx.dim(), b)
-                                    : parse_json_batch(req.body, ctx.rows(), ctx.dim(), b);
+    const std::string problem = raw ? parse_raw_batch(req, body, ctx.rows(), ctx.dim(), b)
+                                    : parse_json_batch(body, ctx.rows(), ctx.dim(), b);
     if (!problem.empty()) return send_error(res, 400, problem);
     res.set_content(answer(ctx, b).dump(), "application/json");
     record_latency(ctx, seconds_since(start) * 1e6);
@@ -175,8 +176,8 @@ std::string update_rows(const json& j, std::size_t count, std::size_t rows,
     return {};
 }
 
-void post_update(worker_context& ctx, const httplib::Request& req, httplib::Response& res) {
-    const json j = json::parse(req.body, nullptr, false);
+void post_update(worker_context& ctx, const std::string& body, httplib::Response& res) {
+    const json j = json::parse(body, nullptr, false);
     if (j.is_discarded()) return send_error(res, 400, "malformed JSON");
     if (!j.is_object() || !j.contains("values"))
         return send_error(res, 400, "the body must be an object with \"values\"");
@@ -199,6 +200,15 @@ void post_update(worker_context& ctx, const httplib::Request& req, httplib::Resp
                     "application/json");
 }
 
+/// The request's body into `body`; false (the status already set: 413 over --max-body, 400)
+/// when it could not be read.
+bool read_body(const httplib::ContentReader& reader, std::string& body) {
+    return reader([&body](const char* data, std::size_t n) {
+        body.append(data, n);
+        return true;
+    });
+}
+
 }  // namespace
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
@@ -207,8 +217,19 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 }
 
 void install_handlers(httplib::Server& server, worker_context& ctx) {
-    server.Post("/topk", [&ctx](const auto& req, auto& res) { post_topk(ctx, req, res); });
-    server.Post("/update", [&ctx](const auto& req, auto& res) { post_update(ctx, req, res); });
+    // Content-reader handlers: the body is read here, whatever its Content-Type. (httplib's
+    // own reading parses an application/x-www-form-urlencoded body, what `curl -d` sends by
+    // default, as a form, and refuses one over 8 KiB with 413.)
+    server.Post("/topk", [&ctx](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) {
+        std::string body;
+        if (read_body(reader, body)) post_topk(ctx, req, body, res);
+    });
+    server.Post("/update", [&ctx](const httplib::Request&, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+        std::string body;
+        if (read_body(reader, body)) post_update(ctx, body, res);
+    });
     server.Get("/health", [&ctx](const auto&, auto& res) {
         res.set_content(health_json(ctx).dump(), "application/json");
     });
