@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+problems = []  # runs with errors, or where the C++ service completed nothing: exit 1
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
@@ -174,6 +175,8 @@ def run_workers(args, n, log):
                     f"p90_ms={r['p90_ms']:9.1f} p99_ms={r['p99_ms']:9.1f} "
                     f"requests={int(r['requests'])} errors={int(r['errors'] + r['non2xx'])} "
                     f"wrk_seconds={r['seconds']}")
+                if r["errors"] + r["non2xx"] > 0 or (label == "shmpool" and r["requests"] == 0):
+                    problems.append(f"{label} workers={n} batch={batch}: {r}")
             f = row["flask"]["rps"]
             ratio = f"{row['shmpool']['rps'] / f:.2f}x" if f > 0 else "n/a (flask: no request done)"
             log(f"ratio   workers={n} batch={batch:3d} shmpool/flask requests/s = {ratio}")
@@ -209,6 +212,8 @@ def main():
         f"per figure; dataset_service --threads {args.threads}; {os.cpu_count()} CPUs")
     for n in args.workers:
         run_workers(args, n, log)
+    if problems:
+        sys.exit("runs with errors:\n  " + "\n  ".join(problems))
 
 
 if __name__ == "__main__":
