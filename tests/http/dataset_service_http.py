@@ -32,10 +32,10 @@ ROWS, DIM, WORKERS, MAX_BODY = 20000, 32, 2, 65536
 class Service:
     """The service as a child process; its port parsed from stdout."""
 
-    def __init__(self, binary, extra=()):
+    def __init__(self, binary, extra=(), max_body=MAX_BODY):
         self.name = f"shmpool_httptest_{os.getpid()}_{random.randrange(1 << 30)}"
         args = [binary, "--serve", "--port", "0", "--rows", str(ROWS), "--dim", str(DIM),
-                "--workers", str(WORKERS), "--name", self.name, "--max-body", str(MAX_BODY),
+                "--workers", str(WORKERS), "--name", self.name, "--max-body", str(max_body),
                 "--read-timeout", "1", *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.lines = []
@@ -316,6 +316,27 @@ def stop_and_check(s, sig, shm_before):
           f"{signal.Signals(sig).name}: exit {rc}, workers left {alive}, /dev/shm left {left}")
 
 
+def test_in_flight(s, sig, shm_before):
+    """A long request (4096 queries) in flight when the signal comes is answered in full."""
+    queries = numpy.random.default_rng(5).random((4096, DIM), dtype=numpy.float32)
+    answer = {}
+
+    def send():
+        start = time.time()
+        answer["status"], answer["body"] = s.request(
+            "/topk?k=10", queries.tobytes(), {"Content-Type": "application/octet-stream"})
+        answer["seconds"] = time.time() - start
+
+    t = threading.Thread(target=send)
+    t.start()
+    time.sleep(0.05)
+    stop_and_check(s, sig, shm_before)
+    t.join()
+    check(answer.get("status") == 200 and len(answer["body"]["indices"]) == 4096,
+          f"a request in flight at {signal.Signals(sig).name} is answered "
+          f"({answer.get('status')}, {answer.get('seconds', 0):.2f} s)")
+
+
 def test_file_backed(binary, shm_before):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "matrix.npy")
@@ -359,9 +380,9 @@ def main(binary):
         test_fuzz(s)
         del x
         stop_and_check(s, signal.SIGTERM, shm_before)
-        s2 = Service(binary)
+        s2 = Service(binary, max_body=1 << 22)
         check(s2.request("/health")[0] == 200, "a second service answers")
-        stop_and_check(s2, signal.SIGINT, shm_before)
+        test_in_flight(s2, signal.SIGINT, shm_before)
         test_file_backed(binary, shm_before)
     finally:
         for proc in [s.proc] + ([s2.proc] if "s2" in locals() else []):
