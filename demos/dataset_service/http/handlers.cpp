@@ -28,7 +28,7 @@ struct batch {
 std::string k_problem(long long k, std::size_t rows) {
     const std::size_t most = std::min(max_k, rows);
     if (k < 1 || static_cast<unsigned long long>(k) > most)
-        return "k must be 1 to " + std::to_string(most);
+        return std::string("k must be 1 to ") + std::to_string(most);
     return {};
 }
 
@@ -98,18 +98,18 @@ std::string parse_raw_batch(const httplib::Request& req, const std::string& body
                             std::size_t dim, batch& b) {
     const std::size_t row_bytes = dim * sizeof(float);
     if (body.empty() || body.size() % row_bytes != 0)
-        return "the body must be m x " + std::to_string(dim) + " float32 (a multiple of " +
-               std::to_string(row_bytes) + " bytes)";
+        return std::string("the body must be m x ") + std::to_string(dim) +
+               " float32 (a multiple of " + std::to_string(row_bytes) + " bytes)";
     long long k = 0, m = 0;
     if (std::string p = integer_param(req, "k", "X-K", 10, k); !p.empty()) return p;
     if (std::string p = k_problem(k, rows); !p.empty()) return p;
     const auto body_m = static_cast<long long>(body.size() / row_bytes);
     if (std::string p = integer_param(req, "m", "X-M", body_m, m); !p.empty()) return p;
     if (m != body_m)
-        return "m = " + std::to_string(m) + " but the body holds " + std::to_string(body_m) +
-               " vectors of " + std::to_string(dim) + " float32";
+        return std::string("m = ") + std::to_string(m) + " but the body holds " +
+               std::to_string(body_m) + " vectors of " + std::to_string(dim) + " float32";
     if (static_cast<std::size_t>(m) > max_batch)
-        return "a batch holds at most " + std::to_string(max_batch) + " queries";
+        return std::string("a batch holds at most ") + std::to_string(max_batch) + " queries";
     b.k = static_cast<std::size_t>(k);
     b.m = static_cast<std::size_t>(m);
     b.queries.resize(b.m * dim);
@@ -162,7 +162,8 @@ std::string update_rows(const json& j, std::size_t count, std::size_t rows,
         const json& s = j["start"];
         if (!s.is_number_unsigned() || s.get<std::uint64_t>() > rows ||
             rows - s.get<std::uint64_t>() < count)
-            return "\"start\" + the number of values must be at most " + std::to_string(rows);
+            return std::string("\"start\" + the number of values must be at most ") +
+                   std::to_string(rows);
         for (std::size_t i = 0; i < count; ++i) out.push_back(s.get<std::size_t>() + i);
         return {};
     }
@@ -170,7 +171,7 @@ std::string update_rows(const json& j, std::size_t count, std::size_t rows,
     if (!r.is_array() || r.size() != count) return "\"rows\" must list one row per vector";
     for (const json& x : r) {
         if (!x.is_number_unsigned() || x.get<std::uint64_t>() >= rows)
-            return "rows must be integers 0 to " + std::to_string(rows - 1);
+            return std::string("rows must be integers 0 to ") + std::to_string(rows - 1);
         out.push_back(x.get<std::size_t>());
     }
     return {};
@@ -216,6 +217,39 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
     res.set_content(json{{"error", message}}.dump(), "application/json");
 }
 
+namespace {
+
+/// Errors as JSON bodies (404, 413, a handler's exception as 500), and the per-worker counters.
+void install_error_handling(httplib::Server& server, worker_context& ctx) {
+    using handled = httplib::Server::HandlerResponse;
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty()) return handled::Unhandled;
+            const std::string what = res.status == 404 ? "not found: " + req.path
+                                     : res.status == 413
+                                         ? std::string("body too large")
+                                         : std::string("HTTP status ") + std::to_string(res.status);
+            send_error(res, res.status, what);
+            return handled::Handled;
+        }));
+    server.set_exception_handler([](const auto&, auto& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what += std::string(": ") + e.what();
+        } catch (...) {
+        }
+        send_error(res, 500, what);
+    });
+    server.set_logger([&ctx](const httplib::Request&, const httplib::Response& res) {
+        ctx.stats[slot_at(ctx.slot, slot_served)].fetch_add(1);
+        if (res.status >= 400) ctx.stats[slot_at(ctx.slot, slot_errors)].fetch_add(1);
+    });
+}
+
+}  // namespace
+
 void install_handlers(httplib::Server& server, worker_context& ctx) {
     // Content-reader handlers: the body is read here, whatever its Content-Type. (httplib's
     // own reading parses an application/x-www-form-urlencoded body, what `curl -d` sends by
@@ -236,30 +270,7 @@ void install_handlers(httplib::Server& server, worker_context& ctx) {
     server.Get("/stats", [&ctx](const auto&, auto& res) {
         res.set_content(stats_json(ctx).dump(2), "application/json");
     });
-    using handled = httplib::Server::HandlerResponse;
-    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                     httplib::Response& res) {
-        if (!res.body.empty()) return handled::Unhandled;
-        const std::string what = res.status == 404   ? "not found: " + req.path
-                                 : res.status == 413 ? std::string("body too large")
-                                                     : "HTTP status " + std::to_string(res.status);
-        send_error(res, res.status, what);
-        return handled::Handled;
-    }));
-    server.set_exception_handler([](const auto&, auto& res, std::exception_ptr ep) {
-        std::string what = "internal error";
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            what += std::string(": ") + e.what();
-        } catch (...) {
-        }
-        send_error(res, 500, what);
-    });
-    server.set_logger([&ctx](const httplib::Request&, const httplib::Response& res) {
-        ctx.stats[slot_at(ctx.slot, slot_served)].fetch_add(1);
-        if (res.status >= 400) ctx.stats[slot_at(ctx.slot, slot_errors)].fetch_add(1);
-    });
+    install_error_handling(server, ctx);
 }
 
 }  // namespace dataset_service::http

@@ -203,7 +203,7 @@ int run_service(const options& o, const serve_options& so) {
     for (const int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, sig);
     ::sigprocmask(SIG_BLOCK, &set, nullptr);
     const std::string base =
-        so.name.empty() ? "shmpool_dataset_" + std::to_string(::getpid()) : so.name;
+        so.name.empty() ? std::string("shmpool_dataset_") + std::to_string(::getpid()) : so.name;
     service s{o,
               so,
               {base + "_matrix", base + "_lock", base + "_stats"},

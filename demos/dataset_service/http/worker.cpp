@@ -81,7 +81,7 @@ void worker_main(std::uint32_t slot, std::size_t workers, int listen_fd, const n
         // Die with the master, even if it is killed: no orphaned workers.
         if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(1);
         if (::getppid() != master) ::_exit(1);  // the master died before prctl
-        const std::string title = "ds-http-" + std::to_string(slot);
+        const std::string title = std::string("ds-http-") + std::to_string(slot);
         ::prctl(PR_SET_NAME, title.c_str());
         std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-reply is an error, not a death
         serve(slot, workers, listen_fd, n, so);
