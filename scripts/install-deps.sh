@@ -4,7 +4,9 @@
 # cross-checks) and to benchmark (Google Benchmark, matplotlib for the report's charts, the Boost
 # headers for bench/first_day's Boost.Interprocess baseline), and Open MPI for shmpool::mpi (the
 # module for several hosts, built and tested when MPI is found), and xxHash (XXH3, the hash of
-# frozen stores' indexes: libxxhash-dev for C++, python3-xxhash for python/shmpool_frozen.py).
+# frozen stores' indexes: libxxhash-dev for C++, python3-xxhash for python/shmpool_frozen.py),
+# and for the dataset service over HTTP: cpp-httplib (libcpp-httplib-dev, its server), curl (its
+# tests' client), wrk (its benchmark's load tool), gunicorn and Flask (the benchmark's baseline).
 #   --fuzz   also clang and its libFuzzer runtime (the fuzz preset)
 # Idempotent: does nothing (not even apt-get update) when everything is already installed.
 set -euo pipefail
@@ -15,6 +17,7 @@ packages=(
     libgtest-dev libbenchmark-dev libboost-dev
     python3 python3-numpy python3-matplotlib procps smem pkgconf
     libopenmpi-dev openmpi-bin libxxhash-dev python3-xxhash
+    libcpp-httplib-dev curl wrk gunicorn python3-flask
 )
 for arg in "$@"; do
     case "$arg" in

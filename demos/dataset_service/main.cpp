@@ -20,7 +20,9 @@
 // The files: main.cpp (options, the dataset's creation and removal), kernels.* (the matrix's
 // rows, the scan, the brute-force check), protocol.* (the wire protocol), workers.* (the
 // server side), client.* (requests and the load generator), checks.* (memory and answers),
-// round.* (one round with N workers, the sweep's table).
+// round.* (one round with N workers, the sweep's table). http/ holds the --serve mode: the same
+// matrix and scan behind an HTTP server (cpp-httplib) in pre-forked workers (http/serve.hpp),
+// built when cpp-httplib is found.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -37,6 +39,9 @@
 #include "kernels.hpp"
 #include "protocol.hpp"
 #include "round.hpp"
+#ifdef DATASET_SERVICE_HTTP
+#include "http/serve.hpp"
+#endif
 
 using namespace dataset_service;
 
@@ -170,7 +175,14 @@ int main(int argc, char** argv) {
     app.option_defaults()->always_capture_default();  // --help shows the defaults
     options o;
     add_options(app, o);
+#ifdef DATASET_SERVICE_HTTP
+    http::serve_options so;
+    http::add_serve_options(app, so);
     CLI11_PARSE(app, argc, argv);
+    if (so.serve) return http::run_service(o, so);
+#else
+    CLI11_PARSE(app, argc, argv);
+#endif
 
     const std::vector<std::size_t> counts =
         o.sweep ? std::vector<std::size_t>{1, 2, 4, 8} : std::vector<std::size_t>{o.workers};
