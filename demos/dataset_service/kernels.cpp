@@ -100,15 +100,6 @@ void insert_hit(hit* best, std::size_t& count, std::size_t k, std::uint64_t row,
 
 }  // namespace
 
-// With many queries per request the scan is bound by arithmetic, not memory: an AVX2 clone
-// (8 floats per instruction instead of SSE2's 4), chosen at load time where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DATASET_SERVICE_CLONES [[gnu::target_clones("avx2", "default")]]
-#else
-#define DATASET_SERVICE_CLONES
-#endif
-
-DATASET_SERVICE_CLONES
 void scan_top_k(const float* x, std::size_t rows, std::size_t dim, const float* queries,
                 std::size_t m, std::size_t k, hit* out, float* floor, std::size_t* count) {
     static const block_scores_fn block_scores = pick_block_scores();
