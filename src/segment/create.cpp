@@ -234,14 +234,12 @@ void fill_in(int fd, const location& where, dtype type, const std::vector<std::s
 }  // namespace
 
 mapped_segment& create_segment(const location& where, dtype type,
-                               const std::vector<std::size_t>& shape, const create_options& opts,
-                               view_factory make_view, segment_initializer init,
-                               const segment_identity& identity, const segment_creator* creator) {
-    if (creator && creator->persistent && !opts.persistent) {
-        create_options kept_too = opts;
-        kept_too.persistent = true;
-        return create_segment(where, type, shape, kept_too, make_view, init, identity, creator);
-    }
+                               const std::vector<std::size_t>& shape,
+                               const create_options& asked, view_factory make_view,
+                               segment_initializer init, const segment_identity& identity,
+                               const segment_creator* creator) {
+    create_options opts = asked;
+    opts.persistent = opts.persistent || (creator && creator->persistent);
     // Another process's segment: it is not this process's to remove at exit.
     const bool mine = !creator || (creator->pid == current_pid() &&
                                    creator->start_time == process_start_time(current_pid()));

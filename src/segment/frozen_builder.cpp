@@ -6,88 +6,11 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "frozen_column.hpp"
 #include "frozen_format.hpp"
-#include "frozen_spill.hpp"
 #include "segment_format.hpp"
 
 namespace shmpool {
-namespace detail {
-
-struct frozen_column_data {
-    std::string name;
-    std::uint32_t kind = 0;
-    dtype type = dtype::uint8;
-    std::vector<std::size_t> dims;
-    bool dedup = false;
-    std::size_t element = 1, row_elements = 1, rows = 0;
-    std::vector<std::byte> values;
-    std::vector<std::uint64_t> offsets{0};    // ragged, strings: rows + 1 (in elements)
-    std::vector<std::uint64_t> starts, ends;  // de-duplicated: per row
-    // De-duplicated: content hash -> (start, count) of the rows stored with it.
-    std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> seen;
-    std::string keys;  // index: its keys column
-    std::vector<std::uint32_t> narrow[2];  // at publish: offsets (or starts, ends) as u32
-    // A spilled column (a builder with a spill directory): values and offsets in files.
-    std::unique_ptr<spill_file> spilled_values, spilled_offsets;
-    // At publish, the values and offsets wherever they are (settle()).
-    std::span<const std::byte> all_values;
-    std::span<const std::uint64_t> all_offsets;
-
-    void settle() {
-        if (!spilled_values) {
-            all_values = values;
-            all_offsets = offsets;
-            return;
-        }
-        all_values = spilled_values->map();
-        if (!spilled_offsets) return;
-        const std::span<const std::byte> o = spilled_offsets->map();
-        all_offsets = {reinterpret_cast<const std::uint64_t*>(o.data()), o.size() / 8};
-    }
-    // Laid out at publish():
-    frozen_column entry{};
-};
-
-void frozen_append(frozen_column_data& c, const void* data, std::size_t count) {
-    const std::size_t bytes = count * c.element;
-    if (c.kind == 1 && count != c.row_elements)
-        throw invalid_argument_error("frozen_builder: column '" + c.name + "': a row of " +
-                                     std::to_string(count) + " values; its rows have " +
-                                     std::to_string(c.row_elements));
-    const auto* p = static_cast<const std::byte*>(data);
-    if (c.spilled_values) {
-        c.spilled_values->append(p, bytes);
-        if (c.kind != 1) {
-            const std::uint64_t end = c.spilled_values->size() / c.element;
-            c.spilled_offsets->append(&end, sizeof end);
-        }
-        ++c.rows;
-        return;
-    }
-    if (c.dedup) {
-        std::vector<std::pair<std::uint64_t, std::uint64_t>>& same = c.seen[frozen_hash(p, bytes)];
-        for (const auto& [start, n] : same) {
-            if (n == count &&
-                (bytes == 0 || std::memcmp(c.values.data() + start * c.element, p, bytes) == 0)) {
-                c.starts.push_back(start);  // a row with the same content: share it
-                c.ends.push_back(start + n);
-                ++c.rows;
-                return;
-            }
-        }
-        const std::uint64_t start = c.values.size() / c.element;
-        c.values.insert(c.values.end(), p, p + bytes);
-        same.emplace_back(start, count);
-        c.starts.push_back(start);
-        c.ends.push_back(start + count);
-    } else {
-        c.values.insert(c.values.end(), p, p + bytes);
-        if (c.kind != 1) c.offsets.push_back(c.values.size() / c.element);
-    }
-    ++c.rows;
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -192,6 +115,7 @@ struct frozen_builder::impl {
     frozen_build_options options;
     std::vector<std::unique_ptr<frozen_column_data>> columns;
     std::vector<index_data> indexes;  // built at publish, kept alive while writing
+    const detail::frozen_state* matched = nullptr;  // a store push_row() found alike
 
     frozen_column_data* find(std::string_view name) {
         for (auto& c : columns)
@@ -225,7 +149,8 @@ detail::frozen_column_data& frozen_builder::column_at(std::size_t position) {
 void frozen_builder::push_row(const frozen& from, std::size_t row) {
     const detail::frozen_state& s = from.state();
     auto& columns = impl_->columns;
-    for (std::size_t k = 0; k < std::max(columns.size(), s.columns.size()); ++k) {
+    for (std::size_t k = 0; impl_->matched != &s && k < std::max(columns.size(), s.columns.size());
+         ++k) {
         const bool same = k < columns.size() && k < s.columns.size() &&
                           columns[k]->name == s.columns[k].name &&
                           columns[k]->kind == s.columns[k].kind &&
@@ -237,6 +162,7 @@ void frozen_builder::push_row(const frozen& from, std::size_t row) {
                 std::to_string(k) + ": '" + (k < s.columns.size() ? s.columns[k].name : "") +
                 "' there, '" + (k < columns.size() ? columns[k]->name : "") + "' here)");
     }
+    impl_->matched = &s;  // the columns are compared once per store, not per row
     for (std::size_t k = 0; k < columns.size(); ++k) {
         if (columns[k]->kind == 4) continue;
         const auto [values, count] = detail::frozen_row_values(s, s.columns[k], row);
@@ -257,6 +183,7 @@ detail::frozen_column_data& frozen_builder::add(std::string_view name, std::uint
     if (dims.size() > detail::frozen_max_rank)
         throw invalid_argument_error("frozen_builder: column '" + std::string(name) +
                                      "': a row may have at most 4 dimensions");
+    impl_->matched = nullptr;  // push_row() compares the columns again
     auto c = std::make_unique<frozen_column_data>();
     c->name = name;
     c->kind = kind;

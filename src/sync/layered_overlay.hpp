@@ -98,6 +98,11 @@ private:
     shared_rwlock& lock_;
 };
 
+/// "layered store 'NAME'": how messages name a store.
+inline std::string layered_who(std::string_view name) {
+    return "layered store '" + std::string(name) + "'";
+}
+
 /// The value columns of a base (every column but its indexes), in order: a column's position
 /// here is its bit in an entry's mask.
 std::vector<const frozen_column_state*> value_columns(const frozen_state& s);

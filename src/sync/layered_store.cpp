@@ -32,7 +32,7 @@ std::pair<std::size_t, const frozen_column_state*> layered_column(const frozen_s
         if (c.name == column) return {k, &c};
         list += (k++ ? ", " : "") + c.name;
     }
-    throw not_found_error("layered store '" + std::string(name) + "' has no column '" +
+    throw not_found_error(layered_who(name) + " has no column '" +
                           std::string(column) + "' (its columns: " + list + ")");
 }
 
@@ -42,7 +42,7 @@ void check_layered_type(const frozen_column_state& c, std::optional<dtype> type,
     if (text == !type.has_value() && (text || c.type == *type)) return;
     const std::string holds = text ? "text" : "values of " + std::string(dtype_name(c.type));
     const std::string given = type ? "values of " + std::string(dtype_name(*type)) : "text";
-    throw type_mismatch_error("layered store '" + std::string(name) + "', column '" + c.name +
+    throw type_mismatch_error(layered_who(name) + ", column '" + c.name +
                               "': it holds " + holds + ", given " + given);
 }
 
@@ -50,33 +50,33 @@ namespace {
 
 [[noreturn]] void refuse_overlay(shared_rwlock& l, bool held, std::string_view store) {
     if (held) l.unlock();  // without mark_consistent(): refused in every process from now on
-    throw heap_broken_error("layered store '" + std::string(store) +
-                            "': a process died while it changed the overlay: the overlay is "
+    throw heap_broken_error(layered_who(store) +
+                            ": a process died while it changed the overlay: the overlay is "
                             "refused (the base, intact, opens with frozen::open)");
+}
+
+// Takes `l` with `take`; a dead writer's hold refuses the overlay.
+template <class Take>
+void take_or_refuse(shared_rwlock& l, std::string_view store, Take take) {
+    try {
+        take();
+    } catch (const owner_died_error&) {
+        refuse_overlay(l, true, store);
+    } catch (const not_recoverable_error&) {
+        refuse_overlay(l, false, store);
+    }
 }
 
 }  // namespace
 
 overlay_reading::overlay_reading(shared_rwlock& l, std::string_view store) : lock_(l) {
-    try {
-        l.lock_shared();
-    } catch (const owner_died_error&) {
-        refuse_overlay(l, true, store);
-    } catch (const not_recoverable_error&) {
-        refuse_overlay(l, false, store);
-    }
+    take_or_refuse(l, store, [&] { l.lock_shared(); });
 }
 
 overlay_writing::overlay_writing(const managed_heap& heap, shared_rwlock& l,
                                  std::string_view store)
     : writers_(heap.lock()), lock_(l) {
-    try {
-        l.lock();
-    } catch (const owner_died_error&) {
-        refuse_overlay(l, true, store);
-    } catch (const not_recoverable_error&) {
-        refuse_overlay(l, false, store);
-    }
+    take_or_refuse(l, store, [&] { l.lock(); });
 }
 
 }  // namespace detail
@@ -88,7 +88,7 @@ using detail::frozen_state;
 
 std::string overlay_name(std::string_view name) { return std::string(name) + ".overlay"; }
 
-std::string who(std::string_view name) { return "layered store '" + std::string(name) + "'"; }
+using detail::layered_who;
 
 }  // namespace
 
@@ -128,7 +128,7 @@ std::string layered_row::text(std::string_view column) const {
 }
 
 void layered_row::throw_empty(std::string_view column) const {
-    throw invalid_argument_error(who(base_.name()) + ", column '" + std::string(column) +
+    throw invalid_argument_error(layered_who(base_.name()) + ", column '" + std::string(column) +
                                  "': row " + std::to_string(id_) + " has no value");
 }
 
@@ -140,7 +140,7 @@ layered_store layered_store::create(std::string_view name, std::string_view key_
     const frozen_state& s = base.state();
     s.column(key_index, 4, std::nullopt);  // throws not_found_error, type_mismatch_error
     if (detail::value_columns(s).size() > 64)
-        throw invalid_argument_error(who(name) + ": a base of more than 64 columns (besides its "
+        throw invalid_argument_error(layered_who(name) + ": a base of more than 64 columns (besides its "
                                      "indexes) cannot have an overlay");
     const std::string heap_name = overlay_name(name);
     managed_heap heap = managed_heap::create(heap_name, overlay_bytes, opts);
@@ -161,7 +161,7 @@ layered_store layered_store::open(std::string_view name) {
     st.heap_ = managed_heap::open(overlay_name(name));
     root* r = st.heap_.find<root>(detail::layered_root_name);
     if (!r)
-        throw format_error(who(name) + ": managed heap '" + overlay_name(name) +
+        throw format_error(layered_who(name) + ": managed heap '" + overlay_name(name) +
                            "' is not its overlay (no root: being created, or another heap)");
     st.root_offset_ = reinterpret_cast<std::byte*>(r) -
                       reinterpret_cast<std::byte*>(&st.heap_.manager());
@@ -181,7 +181,7 @@ void layered_store::remove(std::string_view name) {
     try {
         frozen::remove(name);
     } catch (const not_found_error&) {
-        if (!removed) throw not_found_error(who(name) + " does not exist (no base, no overlay)");
+        if (!removed) throw not_found_error(layered_who(name) + " does not exist (no base, no overlay)");
     }
 }
 
@@ -274,7 +274,7 @@ layered_row layered_store::row(std::size_t id) const {
     const detail::overlay_reading held(r.readers(), name());
     refresh_locked();
     if (id >= r.next_row)
-        throw invalid_argument_error(who(name()) + ": row " + std::to_string(id) +
+        throw invalid_argument_error(layered_who(name()) + ": row " + std::to_string(id) +
                                      " is past its " + std::to_string(r.next_row) + " rows");
     return locked_row(id);
 }

@@ -15,7 +15,7 @@ namespace {
 using detail::frozen_column_state;
 using detail::frozen_state;
 
-std::string who(std::string_view name) { return "layered store '" + std::string(name) + "'"; }
+using detail::layered_who;
 
 // A row's new values, column by column (value columns), before they go into the overlay.
 struct row_values {
@@ -43,7 +43,7 @@ row_values gather(const frozen_state& s, std::size_t columns, const row_update& 
         for (std::size_t d : c.dims) row_elements *= d;
         const std::size_t count = f.bytes.size() / dtype_size(c.type);
         if (c.kind == 1 && count != row_elements)
-            throw invalid_argument_error(who(name) + ", column '" + c.name + "': given " +
+            throw invalid_argument_error(layered_who(name) + ", column '" + c.name + "': given " +
                                          std::to_string(count) + " values; its rows have " +
                                          std::to_string(row_elements));
         v.bytes[k] = {f.bytes.data(), f.bytes.size()};
@@ -59,7 +59,7 @@ void check_complete(const std::vector<const frozen_column_state*>& cols, std::ui
     for (std::size_t k = 0; k < cols.size(); ++k)
         if (!(mask >> k & 1)) missing += (missing.empty() ? "" : ", ") + cols[k]->name;
     if (!missing.empty())
-        throw invalid_argument_error(who(name) + ": a new key needs every column; not given: " +
+        throw invalid_argument_error(layered_who(name) + ": a new key needs every column; not given: " +
                                      missing);
 }
 
@@ -102,7 +102,7 @@ void layered_store::put_key(const void* key, std::size_t size, bool int_key,
     const frozen_state& s = base_.state();
     const frozen_column_state& index = s.column(r.index, 4, std::nullopt);
     if (int_key != ((index.flags & detail::frozen_flag_int_keys) != 0))
-        throw invalid_argument_error(who(name()) + ": index '" + index.name + "' has " +
+        throw invalid_argument_error(layered_who(name()) + ": index '" + index.name + "' has " +
                                      (int_key ? "text" : "int64") + " keys; put() was given " +
                                      (int_key ? "an int64" : "text"));
     const auto cols = detail::value_columns(s);
@@ -115,7 +115,7 @@ void layered_store::put_key(const void* key, std::size_t size, bool int_key,
     if (v.mask >> key_k & 1) {
         const auto [p, n] = v.bytes[key_k];
         if (n != size || std::memcmp(p, key, size) != 0)
-            throw invalid_argument_error(who(name()) + ": column '" + cols[key_k]->name +
+            throw invalid_argument_error(layered_who(name()) + ": column '" + cols[key_k]->name +
                                          "' holds the key; put() gave it another value");
     }
     if (!id) {
@@ -137,7 +137,7 @@ void layered_store::put_key(const void* key, std::size_t size, bool int_key,
         if (added_key) r.new_keys.erase(r.new_keys.find(key_bytes));
         std::size_t needed = size;
         for (const auto& [p, n] : v.bytes) needed += n;
-        throw no_space_error(who(name()) + ": its overlay '" + std::string(heap_.name()) +
+        throw no_space_error(layered_who(name()) + ": its overlay '" + std::string(heap_.name()) +
                                  "' is full (" + std::to_string(heap_.size()) +
                                  " bytes): compact() it, or create it bigger",
                              needed, heap_.free_bytes());
@@ -158,8 +158,7 @@ struct snapshot_row {
 };
 
 // Appends row `row`, the overlay's values over the base's, to every column of `b`.
-void append_merged(frozen_builder& b, detail::frozen_column_data& (*column)(frozen_builder&,
-                                                                          std::size_t),
+void append_merged(const std::vector<detail::frozen_column_data*>& columns,
                    const frozen_state& s, const snapshot_row& e) {
     std::size_t k = 0;
     for (std::size_t p = 0; p < s.columns.size(); ++p) {
@@ -167,11 +166,11 @@ void append_merged(frozen_builder& b, detail::frozen_column_data& (*column)(froz
         if (c.kind == 4) continue;
         if (e.mask >> k & 1) {
             const std::uint64_t begin = k ? e.offsets[k - 1] : 0;
-            detail::frozen_append(column(b, p), e.blob.data() + begin,
+            detail::frozen_append(*columns[p], e.blob.data() + begin,
                                   (e.offsets[k] - begin) / dtype_size(c.type));
         } else {
             const auto [values, count] = detail::frozen_row_values(s, c, e.id);
-            detail::frozen_append(column(b, p), values, count);
+            detail::frozen_append(*columns[p], values, count);
         }
         ++k;
     }
@@ -200,13 +199,12 @@ frozen layered_store::compact(const create_options& opts, const frozen_build_opt
     // 2. The new base, built without the lock, published in one step.
     frozen_builder b(base, how);
     const frozen_state& s = base.state();
-    const auto column = [](frozen_builder& fb, std::size_t p) -> detail::frozen_column_data& {
-        return fb.column_at(p);
-    };
+    std::vector<detail::frozen_column_data*> columns;
+    for (std::size_t p = 0; p < s.columns.size(); ++p) columns.push_back(&b.column_at(p));
     std::size_t next = 0;
     for (std::uint64_t row = 0; row < rows; ++row) {
         if (next < snapshot.size() && snapshot[next].id == row)
-            append_merged(b, column, s, snapshot[next++]);
+            append_merged(columns, s, snapshot[next++]);
         else
             b.push_row(base, row);
     }
